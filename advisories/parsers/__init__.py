@@ -1,0 +1,1 @@
+"""Per-source parsers: pure functions of (bytes, url, fetched_at) to domain objects."""

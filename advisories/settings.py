@@ -1,0 +1,119 @@
+"""Configuration: one settings object, read from the environment and ``.env``.
+
+Every process (worker, starter, dev stack, tests) builds its configuration
+here. Secrets are ``SecretStr`` so they never show up in a log line or repr;
+:meth:`Settings.safe_summary` is what may be printed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from advisories.sources import get_source, source_ids
+
+#: Port the dev stack's PostgreSQL listens on (loopback only).
+DEV_POSTGRES_PORT = 54329
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{DEV_POSTGRES_PORT}/advisories"
+
+
+class Settings(BaseSettings):
+    """All configuration of the project.
+
+    Environment variable names are the upper-cased field names
+    (``TEMPORAL_ADDRESS``, ``DATABASE_URL``, ``SOURCE_BASE_URLS`` ...).
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: SecretStr | None = None
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_pool_size: int = Field(default=10, ge=1, le=100)
+
+    source_base_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-source origin overrides, e.g. {'us_state_dept': 'http://127.0.0.1:8765/us_state_dept'}",
+    )
+    replay_base_url: str | None = Field(
+        default=None,
+        description="Point every source at a replay server: <replay_base_url>/<source id>",
+    )
+
+    user_agent: str = "travel-advisory-scheduler/0.1"
+    contact_url: str = "https://example.org/travel-advisory-scheduler/contact"
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    log_level: str = "INFO"
+    state_dir: Path = Path(".state")
+
+    @field_validator("source_base_urls")
+    @classmethod
+    def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
+        for source in value:
+            get_source(source)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"invalid log level {value!r}")
+        return upper
+
+    def base_url(self, source: str) -> str:
+        """Origin (scheme://host[:port][/prefix]) that ``source``'s paths hang off."""
+        spec = get_source(source)
+        if source in self.source_base_urls:
+            return self.source_base_urls[source].rstrip("/")
+        if self.replay_base_url:
+            return f"{self.replay_base_url.rstrip('/')}/{spec.id}"
+        return spec.default_base_url
+
+    def index_url(self, source: str) -> str:
+        """Full URL of ``source``'s index document."""
+        return self.base_url(source) + get_source(source).index_path
+
+    @property
+    def http_user_agent(self) -> str:
+        """User-Agent header: project name and a contact URL."""
+        return f"{self.user_agent} (+{self.contact_url})"
+
+    def safe_summary(self) -> dict[str, object]:
+        """What may be printed or logged: secrets removed, passwords masked."""
+        return {
+            "temporal_address": self.temporal_address,
+            "temporal_namespace": self.temporal_namespace,
+            "temporal_tls": self.temporal_tls,
+            "temporal_api_key": "set" if self.temporal_api_key else "unset",
+            "database_url": redact_url(self.database_url.get_secret_value()),
+            "sources": {s: self.base_url(s) for s in source_ids()},
+            "user_agent": self.http_user_agent,
+            "log_level": self.log_level,
+        }
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,93 @@
+"""The registry of advisory sources: one entry per source, one name everywhere.
+
+A source id (``us_state_dept``, ``uk_foreign_office``, ``canada_travel``) is the
+same string in configuration, database rows, task queues, CLI flags, metric
+labels and span attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Final
+
+from advisories.errors import UnknownSourceError
+from advisories.queues import SCRAPING, SCRAPING_HIGH_PRIORITY
+
+
+class Priority(StrEnum):
+    """Scheduling priority of a source."""
+
+    HIGH = "high"
+    REGULAR = "regular"
+
+    @property
+    def interval(self) -> timedelta:
+        """Default scrape interval for this priority."""
+        return timedelta(hours=2) if self is Priority.HIGH else timedelta(hours=12)
+
+    @property
+    def task_queue(self) -> str:
+        """Task queue that runs this priority's scrape activities."""
+        return SCRAPING_HIGH_PRIORITY if self is Priority.HIGH else SCRAPING
+
+    @property
+    def priority_key(self) -> int:
+        """Temporal task priority key (1 is the most urgent, 5 the least)."""
+        return 1 if self is Priority.HIGH else 3
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """Static facts about one source.
+
+    Attributes:
+        id: The source id used everywhere.
+        name: Human name of the publisher.
+        priority: Scheduling priority (decides interval and task queue).
+        default_base_url: Origin of the real site; overridable per source in settings.
+        index_path: Path of the cheap index document under the base URL.
+        allowed_hosts: Hosts a redirect may lead to.
+    """
+
+    id: str
+    name: str
+    priority: Priority
+    default_base_url: str
+    index_path: str
+    allowed_hosts: tuple[str, ...]
+
+    @property
+    def schedule_id(self) -> str:
+        """Id of the Temporal schedule that scrapes this source."""
+        return f"scrape-{self.id}"
+
+
+US_STATE_DEPT: Final = SourceSpec(
+    id="us_state_dept",
+    name="US Department of State",
+    priority=Priority.HIGH,
+    default_base_url="https://travel.state.gov",
+    index_path="/_res/rss/TAsTWs.xml",
+    allowed_hosts=("travel.state.gov",),
+)
+
+SOURCES: Final[dict[str, SourceSpec]] = {s.id: s for s in (US_STATE_DEPT,)}
+
+
+def source_ids() -> list[str]:
+    """All registered source ids, sorted."""
+    return sorted(SOURCES)
+
+
+def get_source(source: str) -> SourceSpec:
+    """Look a source up by id.
+
+    Raises:
+        UnknownSourceError: if ``source`` is not registered.
+    """
+    try:
+        return SOURCES[source]
+    except KeyError:
+        raise UnknownSourceError(source, source_ids()) from None
