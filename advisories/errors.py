@@ -31,3 +31,38 @@ class ParseError(AdvisoryError):
 
 class ContractError(ParseError):
     """A document that parses but breaks what we rely on (e.g. an empty index)."""
+
+
+class FetchError(AdvisoryError):
+    """A request to a source that did not give us a usable document.
+
+    Attributes:
+        source: Source id.
+        url: The URL requested.
+        kind: ``network``, ``http_4xx``, ``http_5xx``, ``rate_limited``,
+            ``too_large`` or ``redirect``.
+        status: HTTP status, if a response arrived.
+        retry_after: Seconds the server asked us to wait, if it said.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        url: str,
+        kind: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.source = source
+        self.url = url
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"{source}: {kind} fetching {url}: {reason}")
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again later can help."""
+        return self.kind in {"network", "http_5xx", "rate_limited"}

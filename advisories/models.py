@@ -76,3 +76,18 @@ def content_hash(advisory: Advisory) -> str:
     }
     blob = json.dumps(meaningful, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Activity retry policy parameters, from configuration.
+
+    Attributes:
+        initial_seconds: First retry delay.
+        maximum_seconds: Cap on the retry delay.
+        maximum_attempts: Attempts in all (first try included).
+    """
+
+    initial_seconds: float = 60.0
+    maximum_seconds: float = 600.0
+    maximum_attempts: int = 4

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from advisories.models import RetryConfig
 from advisories.sources import get_source, source_ids
 
 #: Port the dev stack's PostgreSQL listens on (loopback only).
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_api_key: SecretStr | None = None
+    temporal_ui_url: str = "http://127.0.0.1:8233"
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     database_pool_size: int = Field(default=10, ge=1, le=100)
@@ -54,8 +56,17 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
+    retry_initial_seconds: float = Field(default=60.0, gt=0)
+    retry_maximum_seconds: float = Field(default=600.0, gt=0)
+    retry_maximum_attempts: int = Field(default=4, ge=1, le=20)
+
+    worker_max_concurrent_activities: int = Field(default=50, ge=1)
+
     log_level: str = "INFO"
     state_dir: Path = Path(".state")
+
+    schedule_jitter_seconds: float = Field(default=120.0, ge=0)
+    schedule_catchup_window_seconds: float = Field(default=3600.0, ge=60)
 
     @field_validator("source_base_urls")
     @classmethod
@@ -84,6 +95,18 @@ class Settings(BaseSettings):
     def index_url(self, source: str) -> str:
         """Full URL of ``source``'s index document."""
         return self.base_url(source) + get_source(source).index_path
+
+    def retry_config(self) -> RetryConfig:
+        """Activity retry parameters."""
+        return RetryConfig(
+            initial_seconds=self.retry_initial_seconds,
+            maximum_seconds=self.retry_maximum_seconds,
+            maximum_attempts=self.retry_maximum_attempts,
+        )
+
+    def workflow_url(self, workflow_id: str) -> str:
+        """Web UI link to a workflow."""
+        return f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
 
     @property
     def http_user_agent(self) -> str:

