@@ -8,8 +8,8 @@ size and turns every failure into a :class:`~advisories.errors.FetchError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -93,7 +93,11 @@ class SourceHttpClient:
                         current = urljoin(current, response.headers["location"])
                         continue
                     _raise_for_status(source, current, response)
-                    body = b"" if response.status_code == 304 else await self._read(source, current, response)
+                    body = (
+                        b""
+                        if response.status_code == 304
+                        else await self._read(source, current, response)
+                    )
                     return FetchResult(
                         url=current,
                         status=response.status_code,
@@ -104,7 +108,9 @@ class SourceHttpClient:
                         requests_made=requests_made,
                     )
             except httpx.HTTPError as exc:
-                raise FetchError(source, current, "network", f"{type(exc).__name__}: {exc}") from exc
+                raise FetchError(
+                    source, current, "network", f"{type(exc).__name__}: {exc}"
+                ) from exc
         raise FetchError(source, url, "redirect", f"more than {_MAX_REDIRECTS} redirects")
 
     async def _read(self, source: str, url: str, response: httpx.Response) -> bytes:
@@ -127,8 +133,10 @@ def _raise_for_status(source: str, url: str, response: httpx.Response) -> None:
     if status < 400:
         return
     retry_after = _retry_after(response.headers.get("retry-after"))
-    if status in (429, 503) and retry_after is not None or status == 429:
-        raise FetchError(source, url, "rate_limited", f"HTTP {status}", status=status, retry_after=retry_after)
+    if (status in (429, 503) and retry_after is not None) or status == 429:
+        raise FetchError(
+            source, url, "rate_limited", f"HTTP {status}", status=status, retry_after=retry_after
+        )
     kind = "http_5xx" if status >= 500 else "http_4xx"
     raise FetchError(source, url, kind, f"HTTP {status}", status=status, retry_after=retry_after)
 

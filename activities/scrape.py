@@ -68,7 +68,11 @@ class ScrapeActivities:
                 result = ScrapeIndexResult(source, 304, True, touched, 0, fetched.requests_made)
             else:
                 advisories = await asyncio.to_thread(
-                    parse_index, source, fetched.body, url=fetched.url, fetched_at=fetched.fetched_at
+                    parse_index,
+                    source,
+                    fetched.body,
+                    url=fetched.url,
+                    fetched_at=fetched.fetched_at,
                 )
                 if not advisories:
                     raise ContractError(source, url, "index lists no countries")
@@ -125,7 +129,12 @@ class ScrapeActivities:
         return result
 
     async def _fail(
-        self, inp: ScrapeIndexInput, status: str, exc: BaseException, *, http_status: int | None = None
+        self,
+        inp: ScrapeIndexInput,
+        status: str,
+        exc: BaseException,
+        *,
+        http_status: int | None = None,
     ) -> None:
         await self._jobs.finish(
             job_key=inp.job_key,

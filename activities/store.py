@@ -15,9 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from advisories.models import Advisory
 from advisories.sources import SOURCES
+
+#: A connection, whether borrowed from a pool or opened on its own.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -68,9 +72,7 @@ class AdvisoryStore:
                     created += 1
         return StoreResult(seen=seen, versions_created=created, unchanged=seen - created)
 
-    async def _store_one(
-        self, conn: asyncpg.Connection, adv: Advisory, *, fetched_at: datetime
-    ) -> bool:
+    async def _store_one(self, conn: Connection, adv: Advisory, *, fetched_at: datetime) -> bool:
         current = await conn.fetchval(
             "SELECT content_hash FROM advisories WHERE source = $1 AND country = $2 FOR UPDATE",
             adv.source,

@@ -6,7 +6,7 @@ Raw documents never travel through workflow history; only ids and counts do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from advisories.models import RetryConfig
 
@@ -24,7 +24,7 @@ class ScrapeSourceInput:
     """Input of ``ScrapeSourceWorkflow``."""
 
     source: str
-    retry: RetryConfig = RetryConfig()
+    retry: RetryConfig = field(default_factory=RetryConfig)
 
 
 @dataclass(frozen=True)

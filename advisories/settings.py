@@ -106,7 +106,9 @@ class Settings(BaseSettings):
 
     def workflow_url(self, workflow_id: str) -> str:
         """Web UI link to a workflow."""
-        return f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        return (
+            f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        )
 
     @property
     def http_user_agent(self) -> str:

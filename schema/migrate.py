@@ -62,9 +62,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(
-    conn: asyncpg.Connection, *, directory: Path = MIGRATIONS_DIR
-) -> list[Migration]:
+async def migrate(conn: asyncpg.Connection, *, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply every migration not yet applied; return the ones applied now."""
     migrations = discover(directory)
     applied_now: list[Migration] = []
@@ -109,4 +107,6 @@ async def applied_versions(conn: asyncpg.Connection) -> list[int]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return []
-    return [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+    return [
+        r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+    ]

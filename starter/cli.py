@@ -84,7 +84,9 @@ async def _pool(settings: Settings) -> asyncpg.Pool:
     try:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     except (OSError, asyncpg.PostgresError) as exc:
-        fail(f"cannot connect to PostgreSQL at {redact_url(url)}: {exc} — is the stack up? (make up)")
+        fail(
+            f"cannot connect to PostgreSQL at {redact_url(url)}: {exc} — is the stack up? (make up)"
+        )
     assert pool is not None
     return pool
 
@@ -173,11 +175,14 @@ def schedules_list(
         rows: list[dict[str, Any]] = []
         async for entry in await client.list_schedules():
             info = entry.info
+            state = entry.schedule.state if entry.schedule else None
             rows.append(
                 {
                     "id": entry.id,
-                    "paused": info.paused if info else None,
-                    "next_run": info.next_action_times[0] if info and info.next_action_times else None,
+                    "paused": state.paused if state else None,
+                    "next_run": info.next_action_times[0]
+                    if info and info.next_action_times
+                    else None,
                     "recent_runs": len(info.recent_actions) if info else 0,
                 }
             )
@@ -278,16 +283,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         code = 130
-    except Exception as exc:
-        # click's usage errors and anything unexpected: one line, not a traceback.
-        from click.exceptions import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            code = exc.exit_code
+    except typer.TyperException as exc:
+        # Usage errors (bad option, missing argument): the parser's own message.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
         else:
-            err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
-            code = 1
+            err.print(f"error: {exc}", markup=False, highlight=False)
+        code = int(getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        # Anything unexpected: one line, not a traceback.
+        err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     # temporalio can crash during interpreter finalisation (sdk-python #300).

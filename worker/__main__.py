@@ -26,7 +26,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     unknown = [q for q in args.queues if q not in ALL_QUEUES]
     if unknown:
-        parser.exit(2, f"error: unknown queue {', '.join(unknown)}; valid: {', '.join(ALL_QUEUES)}\n")
+        parser.exit(
+            2, f"error: unknown queue {', '.join(unknown)}; valid: {', '.join(ALL_QUEUES)}\n"
+        )
     return args
 
 

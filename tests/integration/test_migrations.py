@@ -36,7 +36,7 @@ def test_discover_orders_by_version_and_rejects_bad_names(tmp_path: Path) -> Non
     (tmp_path / "V001__a.sql").write_text("SELECT 1;")
     assert [m.version for m in discover(tmp_path)] == [1, 2, 10]
     (tmp_path / "notes.sql").write_text("")
-    with pytest.raises(MigrationError, match="notes.sql"):
+    with pytest.raises(MigrationError, match=r"notes\.sql"):
         discover(tmp_path)
 
 
@@ -50,7 +50,13 @@ async def test_migrate_applies_once_and_creates_the_tables(empty_database: str) 
             r["tablename"]
             for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
-        assert {"sources", "advisories", "advisory_versions", "scrape_jobs", "schema_migrations"} <= tables
+        assert {
+            "sources",
+            "advisories",
+            "advisory_versions",
+            "scrape_jobs",
+            "schema_migrations",
+        } <= tables
         assert await applied_versions(conn) == [m.version for m in discover()]
     finally:
         await conn.close()

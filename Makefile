@@ -1,0 +1,67 @@
+# Developer entry points. The dev stack itself lives in starter/devstack.py:
+#   make demo          everything on this machine, sources served by the local replay server
+#   make up / down     the same against the real sources / stop it all
+#   make logs worker   (or: make logs SERVICE=worker LINES=200 FOLLOW=1)
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEVSTACK := $(PY) -m starter.devstack
+TARGETS := help venv up demo down status restart logs lint typecheck test clean
+
+.DEFAULT_GOAL := help
+.PHONY: $(TARGETS)
+
+help:
+	@echo "make venv | up | demo | down | status | restart | logs [SERVICE] | lint | typecheck | test | clean"
+
+venv: $(STAMP)
+
+# Reinstall only when pyproject.toml is newer than the last install.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+up: venv
+	$(DEVSTACK) up
+
+demo: venv
+	$(DEVSTACK) up --demo
+
+down: venv
+	$(DEVSTACK) down
+
+status: venv
+	$(DEVSTACK) status
+
+restart: venv
+	$(DEVSTACK) restart
+
+# `make logs worker`: the words after `logs` name the service (see the no-op rule below).
+LOGS_ARGS := $(if $(filter logs,$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))
+SERVICE ?= $(firstword $(LOGS_ARGS))
+LINES ?= 50
+
+logs: venv
+	$(DEVSTACK) logs $(SERVICE) --lines $(LINES) $(if $(FOLLOW),--follow)
+
+ifneq ($(LOGS_ARGS),)
+.PHONY: $(LOGS_ARGS)
+$(LOGS_ARGS):
+	@:
+endif
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv
+	$(PY) -m mypy .
+
+test: lint typecheck
+	$(PY) -m pytest -q
+
+clean: venv
+	$(DEVSTACK) clean
