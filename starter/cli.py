@@ -19,13 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.store import AdvisoryStore, JobStore
 from activities.types import ScrapeSourceInput, ScrapeSourceResult
 from advisories.errors import UnknownSourceError
 from advisories.settings import Settings, get_settings, redact_url
-from advisories.sources import SourceSpec, get_source, source_ids
-from starter.schedules import sync_schedules
+from advisories.sources import SOURCES, SourceSpec, get_source, source_ids
+from starter.schedules import all_schedules, sync_schedules
 from worker.client import connect
 from workflows import ScrapeSourceWorkflow
 
@@ -159,6 +160,35 @@ def schedules_sync() -> None:
         client = await _client(settings)
         for outcome in await sync_schedules(client, settings):
             out.print(f"{outcome.action} schedule {outcome.schedule_id}")
+
+    _run(go)
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(
+    schedule_ids: Annotated[
+        list[str] | None, typer.Argument(help="Schedule ids (default: every scrape schedule).")
+    ] = None,
+) -> None:
+    """Run schedules' actions now (works even while a schedule is paused)."""
+    settings = get_settings()
+    known = list(all_schedules(settings))
+    ids = schedule_ids or [s.schedule_id for s in SOURCES.values()]
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        fail(f"unknown schedule {', '.join(unknown)}; valid schedules: {', '.join(known)}", 2)
+
+    async def go() -> None:
+        client = await _client(settings)
+        for schedule_id in ids:
+            try:
+                await client.get_schedule_handle(schedule_id).trigger()
+            except RPCError as exc:
+                fail(f"cannot trigger {schedule_id}: {exc.message} (run: schedules sync)")
+            out.print(
+                f"triggered {schedule_id}  {settings.temporal_ui_url}/namespaces/"
+                f"{settings.temporal_namespace}/schedules/{schedule_id}"
+            )
 
     _run(go)
 

@@ -324,7 +324,10 @@ def _initdb(bin_dir: Path, real: Path, log_file: Path, *, fast: bool) -> None:
         except DevStackError as exc:
             last_error = exc
             for child in real.iterdir():  # initdb leaves the directory; empty it for the retry
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
     assert last_error is not None
     raise last_error
 
@@ -1162,12 +1165,10 @@ def _up(stack: Stack) -> None:
         timeout=30,
     )
 
-    # 6. Schedules, and in demo mode a first scrape right now.
+    # 6. Schedules, and in demo mode a first run of every scrape schedule right now.
     _run_step(stack, "schedules", "schedules", ["starter", "schedules", "sync"])
     if stack.demo:
-        _run_step(
-            stack, "scrape", "first-scrape", ["starter", "schedule", "--source", "us_state_dept"]
-        )
+        _run_step(stack, "scrape", "first-scrape", ["starter", "schedules", "trigger"])
 
     _print_summary(stack)
 

@@ -56,7 +56,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield dsn
     finally:
-        devstack.stop_postgres(data_dir)
+        devstack.remove_postgres_data(data_dir)
 
 
 @pytest.fixture
