@@ -42,7 +42,8 @@ app = typer.Typer(
 schedules_app = typer.Typer(help="Temporal schedules of the project.", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
 
-out = Console()
+# A table piped to a file or another program keeps its full width instead of 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
