@@ -17,7 +17,7 @@ from activities.http import SourceHttpClient
 from activities.store import AdvisoryStore, DocumentState, DocumentStore, JobStore, create_pool
 from activities.types import ScrapeIndexInput, ScrapeIndexResult
 from advisories.errors import ContractError, FetchError, ParseError
-from advisories.parsers import parse_index
+from advisories.parsers import parser_for
 from advisories.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ class ScrapeActivities:
                 result = ScrapeIndexResult(source, 304, True, touched, 0, fetched.requests_made)
             else:
                 advisories = await asyncio.to_thread(
-                    parse_index,
-                    source,
+                    parser_for(source).parse_file,
                     fetched.body,
                     url=fetched.url,
                     fetched_at=fetched.fetched_at,

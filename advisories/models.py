@@ -40,6 +40,7 @@ class Advisory:
         url: Where the source publishes it.
         source_updated_at: The source's own updated/published time (UTC).
         mapping_version: Version of the level mapping that produced ``level``.
+        withdrawn: The source withdrew this advisory (the country is no longer covered).
     """
 
     source: str
@@ -53,6 +54,7 @@ class Advisory:
     url: str
     source_updated_at: datetime
     mapping_version: str = MAPPING_VERSION
+    withdrawn: bool = False
     content_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +75,7 @@ def content_hash(advisory: Advisory) -> str:
         "title": advisory.title,
         "summary": advisory.summary,
         "mapping_version": advisory.mapping_version,
+        "withdrawn": advisory.withdrawn,
     }
     blob = json.dumps(meaningful, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()

@@ -47,6 +47,7 @@ from advisories.countries import (
 )
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
+from advisories.parsers.base import IndexEntry
 from advisories.sources import US_STATE_DEPT
 
 SOURCE: Final = US_STATE_DEPT.id
@@ -131,7 +132,30 @@ class _Item:
         return _label(self.position, self.title)
 
 
-def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]:
+def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEntry]:
+    """The feed as index entries; each carries its complete advisory.
+
+    The feed holds every country's full advisory text, so no per-country
+    document is fetched for this source.
+    """
+    return [
+        IndexEntry(
+            country=adv.country,
+            country_name=adv.country_name,
+            published_at=adv.source_updated_at,
+            entry_hash=adv.content_hash,
+            advisory=adv,
+        )
+        for adv in parse_file(body, url=url, fetched_at=fetched_at)
+    ]
+
+
+def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
+    """Not used: the feed is this source's only document (see :func:`parse_index`)."""
+    raise ParseError(SOURCE, url, "us_state_dept has no per-country documents; parse the feed")
+
+
+def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]:
     """Parse the whole feed into one advisory per country.
 
     Args:

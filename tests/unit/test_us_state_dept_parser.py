@@ -19,7 +19,7 @@ import pytest
 from advisories.countries import KOSOVO
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
-from advisories.parsers.us_state_dept import SOURCE, parse_index
+from advisories.parsers.us_state_dept import SOURCE, parse_file, parse_index
 from tests.fixtures_path import REAL_FIXTURES
 
 FEED_PATH: Path = REAL_FIXTURES / "us_state_dept" / "TAsTWs_2026-10-07.xml"
@@ -30,7 +30,7 @@ LEGACY = "https://travel.state.gov/content/travel/en/traveladvisories/traveladvi
 
 
 def parse(body: bytes) -> list[Advisory]:
-    return parse_index(body, url=URL, fetched_at=FETCHED_AT)
+    return parse_file(body, url=URL, fetched_at=FETCHED_AT)
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_dates_are_utc_midnight(advisories: list[Advisory]) -> None:
 
 
 def test_same_input_same_hashes(feed: bytes, advisories: list[Advisory]) -> None:
-    again = parse_index(feed, url=URL, fetched_at=datetime(2030, 1, 1, tzinfo=UTC))
+    again = parse_file(feed, url=URL, fetched_at=datetime(2030, 1, 1, tzinfo=UTC))
     assert [a.content_hash for a in again] == [a.content_hash for a in advisories]
     assert again == advisories
 
@@ -428,3 +428,12 @@ def test_regional_statements() -> None:
     heading = "<p><b>Do Not Travel to:</b></p><ul><li>The VRAEM</li></ul>"
     [peru] = parse(rss(item(description=description + heading)))
     assert peru.regional_level is Level.DO_NOT_TRAVEL
+
+
+def test_index_entries_carry_the_complete_advisories(feed: bytes) -> None:
+    entries = parse_index(feed, url=URL, fetched_at=FETCHED_AT)
+    advisories = parse_file(feed, url=URL, fetched_at=FETCHED_AT)
+    assert [e.country for e in entries] == [a.country for a in advisories]
+    assert all(e.document_path is None for e in entries)
+    assert [e.advisory for e in entries] == advisories
+    assert [e.entry_hash for e in entries] == [a.content_hash for a in advisories]
