@@ -73,7 +73,27 @@ US_STATE_DEPT: Final = SourceSpec(
     allowed_hosts=("travel.state.gov",),
 )
 
-SOURCES: Final[dict[str, SourceSpec]] = {s.id: s for s in (US_STATE_DEPT,)}
+UK_FOREIGN_OFFICE: Final = SourceSpec(
+    id="uk_foreign_office",
+    name="UK Foreign, Commonwealth & Development Office",
+    priority=Priority.HIGH,
+    default_base_url="https://www.gov.uk",
+    index_path="/api/content/foreign-travel-advice",
+    allowed_hosts=("www.gov.uk",),
+)
+
+CANADA_TRAVEL: Final = SourceSpec(
+    id="canada_travel",
+    name="Global Affairs Canada",
+    priority=Priority.REGULAR,
+    default_base_url="https://data.international.gc.ca",
+    index_path="/travel-voyage/index-updated.json",
+    allowed_hosts=("data.international.gc.ca", "travel.gc.ca"),
+)
+
+SOURCES: Final[dict[str, SourceSpec]] = {
+    s.id: s for s in (US_STATE_DEPT, UK_FOREIGN_OFFICE, CANADA_TRAVEL)
+}
 
 
 def source_ids() -> list[str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from advisories.models import Advisory
+from advisories.models import Advisory, Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,9 @@ class IndexEntry:
             index itself carries the whole advisory.
         advisory: The complete advisory when the index carries it.
         withdrawn: The index marks this country as withdrawn.
+        level: The level the index states, if it states one (a hint; the
+            per-country document is authoritative).
+        has_regional: Whether the index flags a regional advisory, if it says.
     """
 
     country: str
@@ -49,6 +52,8 @@ class IndexEntry:
     document_path: str | None = None
     advisory: Advisory | None = None
     withdrawn: bool = False
+    level: Level | None = None
+    has_regional: bool | None = None
 
 
 class SourceParser(Protocol):

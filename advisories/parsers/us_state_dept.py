@@ -145,6 +145,8 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
             published_at=adv.source_updated_at,
             entry_hash=adv.content_hash,
             advisory=adv,
+            level=adv.level,
+            has_regional=adv.regional_level is not None,
         )
         for adv in parse_file(body, url=url, fetched_at=fetched_at)
     ]
