@@ -39,6 +39,34 @@ class Priority(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitPolicy:
+    """How fast one source may be asked for documents, by every worker together.
+
+    Attributes:
+        requests_per_hour: At most this many requests in any rolling hour.
+        burst_limit: At most this many requests in any rolling ``burst_window_seconds``.
+        burst_window_seconds: The burst window.
+        min_delay_seconds: At least this long between two consecutive requests.
+        respectful_start_hour: Start (inclusive) of the source's business hours, local time.
+        respectful_end_hour: End (exclusive) of the business hours, local time.
+        respectful_factor: During business hours the hourly and burst budgets are
+            multiplied by this and the minimum delay divided by it (slower pace).
+        timezone: The source's own IANA time zone.
+        enabled: False switches the limit off (benchmarks, offline demo).
+    """
+
+    requests_per_hour: int
+    burst_limit: int
+    min_delay_seconds: float
+    timezone: str
+    burst_window_seconds: float = 60.0
+    respectful_start_hour: int = 9
+    respectful_end_hour: int = 17
+    respectful_factor: float = 0.5
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSpec:
     """Static facts about one source.
 
@@ -49,6 +77,7 @@ class SourceSpec:
         default_base_url: Origin of the real site; overridable per source in settings.
         index_path: Path of the cheap index document under the base URL.
         allowed_hosts: Hosts a redirect may lead to.
+        rate_limit: Default rate limits (the database holds the ones in force).
     """
 
     id: str
@@ -57,6 +86,7 @@ class SourceSpec:
     default_base_url: str
     index_path: str
     allowed_hosts: tuple[str, ...]
+    rate_limit: RateLimitPolicy
 
     @property
     def schedule_id(self) -> str:
@@ -71,6 +101,7 @@ US_STATE_DEPT: Final = SourceSpec(
     default_base_url="https://travel.state.gov",
     index_path="/_res/rss/TAsTWs.xml",
     allowed_hosts=("travel.state.gov",),
+    rate_limit=RateLimitPolicy(60, 10, 1.5, "America/New_York"),
 )
 
 UK_FOREIGN_OFFICE: Final = SourceSpec(
@@ -80,6 +111,7 @@ UK_FOREIGN_OFFICE: Final = SourceSpec(
     default_base_url="https://www.gov.uk",
     index_path="/api/content/foreign-travel-advice",
     allowed_hosts=("www.gov.uk",),
+    rate_limit=RateLimitPolicy(120, 15, 1.0, "Europe/London"),
 )
 
 CANADA_TRAVEL: Final = SourceSpec(
@@ -89,6 +121,7 @@ CANADA_TRAVEL: Final = SourceSpec(
     default_base_url="https://data.international.gc.ca",
     index_path="/travel-voyage/index-updated.json",
     allowed_hosts=("data.international.gc.ca", "travel.gc.ca"),
+    rate_limit=RateLimitPolicy(100, 12, 1.2, "America/Toronto"),
 )
 
 SOURCES: Final[dict[str, SourceSpec]] = {
