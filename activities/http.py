@@ -7,6 +7,10 @@ size and turns every failure into a :class:`~advisories.errors.FetchError`.
 
 from __future__ import annotations
 
+import asyncio
+import time
+import urllib.robotparser
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,6 +23,8 @@ from advisories.settings import Settings
 from advisories.sources import get_source
 
 _MAX_REDIRECTS = 5
+#: How long a robots.txt answer is trusted.
+ROBOTS_TTL_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,55 @@ class SourceHttpClient:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
+        self._robots: dict[str, tuple[float, urllib.robotparser.RobotFileParser]] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+
+    async def check_robots(
+        self,
+        source: str,
+        url: str,
+        *,
+        take_budget: Callable[..., Awaitable[int | None]],
+    ) -> None:
+        """Raise if the source's robots.txt disallows ``url`` for our User-Agent.
+
+        The robots.txt is fetched at most once a day per source and worker
+        (taking rate-limit budget like any request). A 4xx answer allows
+        everything; a 5xx or network failure is a retryable failure (RFC 9309
+        says to assume a complete disallow while the file is unreachable).
+        """
+        async with self._robots_locks.setdefault(source, asyncio.Lock()):
+            cached = self._robots.get(source)
+            if cached is None or time.monotonic() - cached[0] > ROBOTS_TTL_SECONDS:
+                robots_url = self._settings.base_url(source) + "/robots.txt"
+                await take_budget(source, kind="robots", url=robots_url)
+                parser = await self._fetch_robots(source, robots_url)
+                cached = (time.monotonic(), parser)
+                self._robots[source] = cached
+        if not cached[1].can_fetch(self._settings.user_agent, url):
+            raise FetchError(source, url, "robots", "disallowed by robots.txt")
+
+    async def _fetch_robots(
+        self, source: str, robots_url: str
+    ) -> urllib.robotparser.RobotFileParser:
+        parser = urllib.robotparser.RobotFileParser(robots_url)
+        try:
+            response = await self._client.get(robots_url)
+        except httpx.HTTPError as exc:
+            raise FetchError(source, robots_url, "network", f"robots.txt: {exc}") from exc
+        if response.status_code >= 500:
+            raise FetchError(
+                source,
+                robots_url,
+                "http_5xx",
+                f"robots.txt: HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        if response.status_code >= 400:
+            parser.parse([])  # no robots.txt: everything is allowed
+        else:
+            parser.parse(response.text[:500_000].splitlines())
+        return parser
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""

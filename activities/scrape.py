@@ -1,47 +1,199 @@
-"""Scrape activities: fetch, parse and store — thin over the domain code."""
+"""Scrape activities: fetch, parse and store — thin over the domain code.
+
+Three shapes, chosen for cost (see DESIGN §10):
+
+* ``fetch_index`` — the source's index: stores advisories the index carries and
+  plans the countries whose documents are new or changed;
+* ``scrape_countries`` — a batch of countries, fetched with bounded concurrency,
+  heartbeating progress and returning one outcome per country (a failure of one
+  country never fails the batch);
+* ``scrape_country`` — one country under the retry policy (retries of a batch's
+  failures, requeues from the dead-letter queue).
+
+Every request to a source first takes budget from the shared rate limiter. When
+the budget is not there within a short wait, the activity returns "deferred"
+with the wait, giving its slot back; the workflow sleeps on a durable timer.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import random
 import traceback
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import asyncpg
 import psutil
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.http import SourceHttpClient
-from activities.store import AdvisoryStore, DocumentState, DocumentStore, JobStore, create_pool
-from activities.types import ScrapeIndexInput, ScrapeIndexResult
-from advisories.errors import ContractError, FetchError, ParseError
+from activities.http import FetchResult, SourceHttpClient
+from activities.store import (
+    AdvisoryStore,
+    DocumentState,
+    DocumentStore,
+    IndexStore,
+    JobStore,
+)
+from activities.types import (
+    BatchInput,
+    BatchResult,
+    CountryInput,
+    CountryOutcome,
+    CountryResult,
+    CountryTask,
+    CycleSummary,
+    IndexInput,
+    IndexResult,
+    JobStatusInput,
+)
+from advisories.errors import ContractError, FetchError
+from advisories.models import RetryConfig
 from advisories.parsers import parser_for
+from advisories.retry import backoff_seconds, classify_failure
 from advisories.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScrapeActivities", "create_pool"]
+
+class Grant(Protocol):
+    """A rate-limit decision."""
+
+    @property
+    def granted(self) -> bool: ...
+
+    @property
+    def wait_seconds(self) -> float: ...
+
+    @property
+    def request_id(self) -> int | None: ...
+
+
+class Limiter(Protocol):
+    """The shared rate limiter (PostgreSQL-backed in the worker)."""
+
+    async def acquire(
+        self,
+        source: str,
+        *,
+        kind: str,
+        url: str,
+        max_wait_seconds: float,
+        enabled_globally: bool = True,
+    ) -> Grant: ...
+
+    async def record_response(
+        self, request_id: int, *, status: int | None, bytes: int | None, not_modified: bool
+    ) -> None: ...
+
+
+class Deferred(Exception):
+    """No rate-limit budget within the short wait; try again after ``wait_seconds``."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(f"rate limit: next request in {wait_seconds:.1f} s")
+        self.wait_seconds = wait_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    versions_created: int
+    requests_made: int
+    not_modified: bool
+    http_status: int
 
 
 def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / (1024 * 1024)
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
 class ScrapeActivities:
     """Activities that talk to the sources; constructed once per worker."""
 
-    def __init__(self, *, settings: Settings, pool: asyncpg.Pool, http: SourceHttpClient) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        http: SourceHttpClient,
+        limiter: Limiter,
+    ) -> None:
         self._settings = settings
         self._http = http
+        self._limiter = limiter
         self._advisories = AdvisoryStore(pool)
         self._documents = DocumentStore(pool)
+        self._index = IndexStore(pool)
         self._jobs = JobStore(pool)
 
+    # ------------------------------------------------------------------ requests
+
+    async def _get(self, source: str, url: str, *, kind: str, conditional: bool) -> FetchResult:
+        """One polite request: robots.txt, rate-limit budget, conditional GET."""
+        if self._settings.robots_txt_enabled:
+            await self._http.check_robots(source, url, take_budget=self._budget)
+        grant = await self._budget(source, kind=kind, url=url)
+        state = await self._documents.get(source, url) if conditional else None
+        try:
+            result = await self._http.fetch(
+                source,
+                url,
+                etag=state.etag if state else None,
+                last_modified=state.last_modified if state else None,
+            )
+        except FetchError as exc:
+            if grant is not None:
+                await self._limiter.record_response(
+                    grant, status=exc.status, bytes=None, not_modified=False
+                )
+            raise
+        if grant is not None:
+            await self._limiter.record_response(
+                grant,
+                status=result.status,
+                bytes=len(result.body),
+                not_modified=result.not_modified,
+            )
+        return result
+
+    async def _budget(self, source: str, *, kind: str, url: str) -> int | None:
+        grant = await self._limiter.acquire(
+            source,
+            kind=kind,
+            url=url,
+            max_wait_seconds=self._settings.rate_limit_max_wait_seconds,
+            enabled_globally=self._settings.rate_limits_enabled,
+        )
+        if not grant.granted:
+            raise Deferred(grant.wait_seconds)
+        return grant.request_id
+
+    async def _remember(self, source: str, result: FetchResult) -> str:
+        """Keep the raw bytes and the validators of a response; return the body's hash."""
+        sha = await self._documents.save_raw(
+            source, result.url, result.body, fetched_at=result.fetched_at
+        )
+        await self._documents.put(
+            source,
+            result.url,
+            DocumentState(result.etag, result.last_modified, sha),
+            fetched_at=result.fetched_at,
+        )
+        return sha
+
+    # ------------------------------------------------------------------ index
+
     @activity.defn
-    async def scrape_index(self, inp: ScrapeIndexInput) -> ScrapeIndexResult:
-        """Fetch a source's index, parse it and store what changed."""
+    async def fetch_index(self, inp: IndexInput) -> IndexResult:
+        """Fetch a source's index; store what it carries; plan changed countries."""
         info = activity.info()
         source = inp.source
         url = self._settings.index_url(source)
@@ -54,93 +206,359 @@ class ScrapeActivities:
             activity_id=info.activity_id,
             attempt=info.attempt,
         )
-        peak = _rss_mb()
         try:
-            state = await self._documents.get(source, url)
-            fetched = await self._http.fetch(
-                source,
-                url,
-                etag=state.etag if state else None,
-                last_modified=state.last_modified if state else None,
-            )
-            if fetched.not_modified:
-                touched = await self._documents.touch_source(source, checked_at=fetched.fetched_at)
-                result = ScrapeIndexResult(source, 304, True, touched, 0, fetched.requests_made)
-            else:
-                advisories = await asyncio.to_thread(
-                    parser_for(source).parse_file,
-                    fetched.body,
-                    url=fetched.url,
-                    fetched_at=fetched.fetched_at,
-                )
-                if not advisories:
-                    raise ContractError(source, url, "index lists no countries")
-                stored = await self._advisories.store(advisories, fetched_at=fetched.fetched_at)
-                await self._documents.put(
-                    source,
-                    url,
-                    DocumentState(
-                        fetched.etag,
-                        fetched.last_modified,
-                        hashlib.sha256(fetched.body).hexdigest(),
-                    ),
-                    fetched_at=fetched.fetched_at,
-                )
-                result = ScrapeIndexResult(
-                    source,
-                    fetched.status,
-                    False,
-                    stored.seen,
-                    stored.versions_created,
-                    fetched.requests_made,
-                )
-        except ParseError as exc:
-            await self._fail(inp, "failure", exc)
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
-        except FetchError as exc:
-            final = not exc.retryable or info.attempt >= inp.is_last_attempt_at
-            await self._fail(inp, "failure" if final else "retry", exc, http_status=exc.status)
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-            raise ApplicationError(
-                str(exc), type=exc.kind, non_retryable=not exc.retryable, next_retry_delay=delay
-            ) from exc
+            result = await self._get(source, url, kind="index", conditional=not inp.countries)
+        except Deferred as wait:
+            await self._jobs.set_status([inp.job_key], "pending")
+            return IndexResult(source, deferred_seconds=wait.wait_seconds)
         except Exception as exc:
-            final = info.attempt >= inp.is_last_attempt_at
-            await self._fail(inp, "failure" if final else "retry", exc)
-            raise
-        peak = max(peak, _rss_mb())
+            await self._raise_failure(inp.job_key, exc, info.attempt, inp.retry, attempts_before=0)
+        try:
+            index = await self._apply_index(inp, result)
+        except Exception as exc:
+            await self._raise_failure(inp.job_key, exc, info.attempt, inp.retry, attempts_before=0)
         await self._jobs.finish(
             job_key=inp.job_key,
             status="success",
-            http_status=result.http_status,
+            http_status=result.status,
             requests_made=result.requests_made,
-            items_seen=result.items_seen,
-            versions_created=result.versions_created,
-            peak_rss_mb=peak,
-        )
-        log.info(
-            "scraped %s index: HTTP %s, %d countries, %d new versions",
-            source,
-            result.http_status,
-            result.items_seen,
-            result.versions_created,
-        )
-        return result
-
-    async def _fail(
-        self,
-        inp: ScrapeIndexInput,
-        status: str,
-        exc: BaseException,
-        *,
-        http_status: int | None = None,
-    ) -> None:
-        await self._jobs.finish(
-            job_key=inp.job_key,
-            status=status,
-            http_status=http_status,
-            requests_made=1,
-            error=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
+            items_seen=index.items_seen,
+            versions_created=index.versions_created,
             peak_rss_mb=_rss_mb(),
         )
+        log.info(
+            "%s index: HTTP %s, %d countries, %d new versions, %d documents to fetch",
+            source,
+            result.status,
+            index.items_seen,
+            index.versions_created,
+            len(index.tasks),
+        )
+        return index
+
+    async def _apply_index(self, inp: IndexInput, result: FetchResult) -> IndexResult:
+        source = inp.source
+        parser = parser_for(source)
+        versions = seen = 0
+        forced = set(inp.countries or [])
+        if result.not_modified:
+            seen = await self._documents.touch_source(source, checked_at=result.fetched_at)
+            planned = await self._index.record(source, [], seen_at=result.fetched_at)
+            pending = await self._pending_documents(source)
+        else:
+            sha = await self._documents.save_raw(
+                source, result.url, result.body, fetched_at=result.fetched_at
+            )
+            entries = await asyncio.to_thread(
+                parser.parse_index, result.body, url=result.url, fetched_at=result.fetched_at
+            )
+            if not entries:
+                raise ContractError(source, result.url, "the index lists no countries")
+            seen = len(entries)
+            missing = forced - {e.country for e in entries}
+            if missing:
+                raise ContractError(
+                    source, result.url, f"the index does not list {', '.join(sorted(missing))}"
+                )
+            carried = [
+                e.advisory
+                for e in entries
+                if e.advisory is not None and (not forced or e.country in forced)
+            ]
+            if carried:
+                stored = await self._advisories.store(
+                    carried, fetched_at=result.fetched_at, document_sha256=sha
+                )
+                versions = stored.versions_created
+            planned = await self._index.record(source, entries, seen_at=result.fetched_at)
+            await self._index.mark_stored(
+                source, {e.country: e.entry_hash for e in entries if e.advisory is not None}
+            )
+            await self._documents.put(
+                source,
+                result.url,
+                DocumentState(result.etag, result.last_modified, sha),
+                fetched_at=result.fetched_at,
+            )
+            pending = [(p.country, p.document_path, p.entry_hash) for p in planned]
+            if forced:
+                pending = [
+                    (e.country, e.document_path, e.entry_hash)
+                    for e in entries
+                    if e.country in forced and e.document_path is not None
+                ]
+        tasks = await self._plan_jobs(inp, pending)
+        return IndexResult(
+            source=source,
+            http_status=result.status,
+            not_modified=result.not_modified,
+            items_seen=seen,
+            versions_created=versions,
+            requests_made=result.requests_made,
+            tasks=tasks,
+        )
+
+    async def _pending_documents(self, source: str) -> list[tuple[str, str, str]]:
+        """Countries left unfetched by earlier cycles (their index entry is unchanged)."""
+        rows = await self._index.record(source, [], seen_at=datetime.now(UTC))
+        return [(p.country, p.document_path, p.entry_hash) for p in rows]
+
+    async def _plan_jobs(
+        self, inp: IndexInput, pending: Sequence[tuple[str, str | None, str]]
+    ) -> list[CountryTask]:
+        keys = [(f"{inp.job_prefix}/country/{country}", country) for country, _, _ in pending]
+        ids = await self._jobs.plan(
+            source=inp.source,
+            kind="country",
+            jobs=keys,
+            workflow_id=activity.info().workflow_id or "",
+        )
+        return [
+            CountryTask(
+                country=country,
+                document_path=path,
+                job_key=key,
+                job_id=ids.get(key, 0),
+                entry_hash=entry_hash,
+            )
+            for (key, _), (country, path, entry_hash) in zip(keys, pending, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ countries
+
+    async def _scrape_one(self, source: str, task: CountryTask) -> _Stored:
+        if task.document_path is None:
+            return await self._scrape_from_index(source, task)
+        url = self._settings.base_url(source) + task.document_path
+        result = await self._get(source, url, kind="document", conditional=True)
+        versions = 0
+        if not result.not_modified:
+            sha = await self._documents.save_raw(
+                source, result.url, result.body, fetched_at=result.fetched_at
+            )
+            advisory = await asyncio.to_thread(
+                parser_for(source).parse_document,
+                result.body,
+                url=result.url,
+                fetched_at=result.fetched_at,
+            )
+            if advisory.country != task.country:
+                raise ContractError(
+                    source,
+                    result.url,
+                    f"document is about {advisory.country}, the index said {task.country}",
+                )
+            stored = await self._advisories.store(
+                [advisory], fetched_at=result.fetched_at, document_sha256=sha
+            )
+            versions = stored.versions_created
+            await self._documents.put(
+                source,
+                result.url,
+                DocumentState(result.etag, result.last_modified, sha),
+                fetched_at=result.fetched_at,
+            )
+        if task.entry_hash:
+            await self._index.mark_stored(source, {task.country: task.entry_hash})
+        return _Stored(versions, result.requests_made, result.not_modified, result.status)
+
+    async def _scrape_from_index(self, source: str, task: CountryTask) -> _Stored:
+        """Sources whose index carries the advisory: one country out of the index."""
+        url = self._settings.index_url(source)
+        result = await self._get(source, url, kind="index", conditional=False)
+        sha = await self._documents.save_raw(
+            source, result.url, result.body, fetched_at=result.fetched_at
+        )
+        advisories = await asyncio.to_thread(
+            parser_for(source).parse_file, result.body, url=result.url, fetched_at=result.fetched_at
+        )
+        mine = [a for a in advisories if a.country == task.country]
+        if not mine:
+            raise ContractError(source, result.url, f"the index does not list {task.country}")
+        stored = await self._advisories.store(
+            mine, fetched_at=result.fetched_at, document_sha256=sha
+        )
+        return _Stored(stored.versions_created, result.requests_made, False, result.status)
+
+    async def _start_country_job(self, source: str, task: CountryTask, attempt: int) -> None:
+        info = activity.info()
+        await self._jobs.start(
+            job_key=task.job_key,
+            source=source,
+            kind="country",
+            country=task.country,
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity_id=info.activity_id,
+            attempt=attempt,
+        )
+
+    @activity.defn
+    async def scrape_countries(self, inp: BatchInput) -> BatchResult:
+        """Fetch a batch of countries; one outcome per country, never a batch failure."""
+        done = 0
+        semaphore = asyncio.Semaphore(inp.concurrency)
+        total = len(inp.tasks)
+
+        async def one(task: CountryTask) -> CountryOutcome:
+            nonlocal done
+            async with semaphore:
+                outcome = await self._batch_one(inp.source, task)
+            done += 1
+            activity.heartbeat(f"{done}/{total}")
+            return outcome
+
+        outcomes = await asyncio.gather(*(one(t) for t in inp.tasks))
+        return BatchResult(list(outcomes))
+
+    async def _batch_one(self, source: str, task: CountryTask) -> CountryOutcome:
+        await self._start_country_job(source, task, attempt=1)
+        try:
+            stored = await self._scrape_one(source, task)
+        except Deferred as wait:
+            await self._jobs.set_status([task.job_key], "pending")
+            return CountryOutcome(task.country, "deferred", wait_seconds=wait.wait_seconds)
+        except Exception as exc:
+            kind = classify_failure(exc)
+            status = exc.status if isinstance(exc, FetchError) else None
+            await self._record_failure(task.job_key, exc, "retry" if kind.retryable else "failure")
+            return CountryOutcome(
+                task.country,
+                "failed",
+                failure_kind=kind.value,
+                message=str(exc),
+                http_status=status,
+                traceback=_traceback(exc),
+                retryable=kind.retryable,
+                requests_made=1,
+                failed_at=_now_iso(),
+            )
+        await self._finish_country(task, stored)
+        return CountryOutcome(
+            task.country,
+            "ok",
+            versions_created=stored.versions_created,
+            requests_made=stored.requests_made,
+        )
+
+    async def _finish_country(self, task: CountryTask, stored: _Stored) -> None:
+        await self._jobs.finish(
+            job_key=task.job_key,
+            status="success",
+            http_status=stored.http_status,
+            requests_made=stored.requests_made,
+            items_seen=1,
+            versions_created=stored.versions_created,
+            peak_rss_mb=_rss_mb(),
+        )
+
+    @activity.defn
+    async def scrape_country(self, inp: CountryInput) -> CountryResult:
+        """One country under the retry policy (with jittered backoff)."""
+        attempt = inp.attempts_before + activity.info().attempt
+        task = inp.task
+        await self._start_country_job(inp.source, task, attempt=attempt)
+        try:
+            stored = await self._scrape_one(inp.source, task)
+        except Deferred as wait:
+            await self._jobs.set_status([task.job_key], "pending")
+            return CountryResult(task.country, deferred_seconds=wait.wait_seconds)
+        except Exception as exc:
+            await self._raise_failure(
+                task.job_key,
+                exc,
+                activity.info().attempt,
+                inp.retry,
+                attempts_before=inp.attempts_before,
+            )
+        await self._finish_country(task, stored)
+        return CountryResult(
+            task.country,
+            versions_created=stored.versions_created,
+            requests_made=stored.requests_made,
+            not_modified=stored.not_modified,
+        )
+
+    # ------------------------------------------------------------------ failures
+
+    async def _record_failure(self, job_key: str, exc: BaseException, status: str) -> None:
+        await self._jobs.finish(
+            job_key=job_key,
+            status=status,
+            http_status=exc.status if isinstance(exc, FetchError) else None,
+            requests_made=1,
+            error=str(exc),
+            traceback=_traceback(exc),
+            peak_rss_mb=_rss_mb(),
+        )
+
+    async def _raise_failure(
+        self,
+        job_key: str,
+        exc: BaseException,
+        attempt: int,
+        retry: RetryConfig,
+        *,
+        attempts_before: int,
+    ) -> None:
+        """Record the failure and raise the ApplicationError Temporal retries (or not)."""
+        kind = classify_failure(exc)
+        total_attempt = attempts_before + attempt
+        final = not kind.retryable or total_attempt >= retry.maximum_attempts
+        await self._record_failure(job_key, exc, "failure" if final else "retry")
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        delay = backoff_seconds(
+            total_attempt,
+            initial=retry.initial_seconds,
+            maximum=retry.maximum_seconds,
+            rand=random.random(),
+            retry_after=retry_after,
+        )
+        raise ApplicationError(
+            str(exc),
+            {
+                "kind": kind.value,
+                "http_status": exc.status if isinstance(exc, FetchError) else None,
+                "traceback": _traceback(exc),
+                "attempt": total_attempt,
+                "failed_at": _now_iso(),
+            },
+            type=kind.value,
+            non_retryable=not kind.retryable,
+            next_retry_delay=timedelta(seconds=delay),
+            # Failures are expected and counted; the worker log stays quiet.
+            category=ApplicationErrorCategory.BENIGN,
+        ) from exc
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    @activity.defn
+    async def finish_cycle(self, inp: CycleSummary) -> None:
+        """Record the cycle's own job row."""
+        info = activity.info()
+        await self._jobs.start(
+            job_key=inp.job_key,
+            source=inp.source,
+            kind="cycle",
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            started_at=datetime.fromisoformat(inp.started_at) if inp.started_at else None,
+        )
+        await self._jobs.finish(
+            job_key=inp.job_key,
+            status=inp.status,
+            requests_made=inp.requests_made,
+            items_seen=inp.items_seen,
+            versions_created=inp.versions_created,
+            error=inp.error,
+            peak_rss_mb=_rss_mb(),
+        )
+
+    @activity.defn
+    async def set_job_status(self, inp: JobStatusInput) -> None:
+        """Move job rows to a status (e.g. ``dead_letter`` once quarantined)."""
+        await self._jobs.set_status(inp.job_keys, inp.status)
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))[-8000:]

@@ -1,23 +1,28 @@
-"""PostgreSQL store: every SQL statement of the project lives here.
+"""PostgreSQL store: the project's SQL, one class per aggregate.
 
 Writes are idempotent. Replaying an activity must not create a duplicate
-version or job row: versions are only inserted when the content hash differs
-from the current advisory (checked under a row lock), and job rows are keyed by
-a ``job_key`` derived from workflow and activity ids.
+version, change or job row: versions are only inserted when the content hash
+differs from the current advisory (checked under a row lock), raw documents are
+keyed by their SHA-256, and job rows by a ``job_key`` derived from workflow ids.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from advisories.changes import ChangeKind, LevelState, classify_change
 from advisories.models import Advisory
+from advisories.parsers.base import IndexEntry
 from advisories.sources import SOURCES
 
 #: A connection, whether borrowed from a pool or opened on its own.
@@ -47,89 +52,173 @@ async def ensure_sources(pool: asyncpg.Pool) -> None:
     )
 
 
+# --------------------------------------------------------------------------- advisories
+
+
 @dataclass(frozen=True, slots=True)
 class StoreResult:
     """What storing a batch of advisories did."""
 
     seen: int
     versions_created: int
-    unchanged: int
+    changes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unchanged(self) -> int:
+        """Advisories whose content was already stored."""
+        return self.seen - self.versions_created
+
+
+_ADVISORY_COLUMNS = (
+    "source, country, country_name, level, regional_level, raw_level, title, summary, url,"
+    " source_updated_at, mapping_version, content_hash, withdrawn"
+)
 
 
 class AdvisoryStore:
-    """Current advisories and their version history."""
+    """Current advisories, their version history and classified changes."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def store(self, advisories: Iterable[Advisory], *, fetched_at: datetime) -> StoreResult:
-        """Store each advisory; insert a version only where the content changed."""
-        seen = created = 0
-        async with self._pool.acquire() as conn, conn.transaction():
+    async def store(
+        self,
+        advisories: Iterable[Advisory],
+        *,
+        fetched_at: datetime,
+        document_sha256: str | None = None,
+        conn: Connection | None = None,
+    ) -> StoreResult:
+        """Store each advisory in one transaction; a version only where content changed."""
+        if conn is None:
+            async with self._pool.acquire() as own:
+                return await self.store(
+                    advisories, fetched_at=fetched_at, document_sha256=document_sha256, conn=own
+                )
+        seen = 0
+        kinds: Counter[str] = Counter()
+        async with conn.transaction():
             for adv in advisories:
                 seen += 1
-                if await self._store_one(conn, adv, fetched_at=fetched_at):
-                    created += 1
-        return StoreResult(seen=seen, versions_created=created, unchanged=seen - created)
+                kind = await self._store_one(conn, adv, fetched_at, document_sha256)
+                if kind is not None:
+                    kinds[kind.value] += 1
+        return StoreResult(seen=seen, versions_created=sum(kinds.values()), changes=dict(kinds))
 
-    async def _store_one(self, conn: Connection, adv: Advisory, *, fetched_at: datetime) -> bool:
-        current = await conn.fetchval(
-            "SELECT content_hash FROM advisories WHERE source = $1 AND country = $2 FOR UPDATE",
+    async def _store_one(
+        self, conn: Connection, adv: Advisory, fetched_at: datetime, document_sha256: str | None
+    ) -> ChangeKind | None:
+        current = await conn.fetchrow(
+            """
+            SELECT content_hash, level, regional_level, withdrawn, version_id
+            FROM advisories WHERE source = $1 AND country = $2 FOR UPDATE
+            """,
             adv.source,
             adv.country,
         )
-        if current == adv.content_hash:
+        if current is not None and current["content_hash"] == adv.content_hash:
             await conn.execute(
                 "UPDATE advisories SET last_checked_at = $3 WHERE source = $1 AND country = $2",
                 adv.source,
                 adv.country,
                 fetched_at,
             )
-            return False
+            return None
+        before = (
+            None
+            if current is None
+            else LevelState(current["level"], current["regional_level"], current["withdrawn"])
+        )
+        kind = classify_change(
+            before, LevelState(int(adv.level), _int_or_none(adv.regional_level), adv.withdrawn)
+        )
         version_id = await conn.fetchval(
-            """
-            INSERT INTO advisory_versions
-                (source, country, country_name, level, regional_level, raw_level, title,
-                 summary, url, source_updated_at, mapping_version, content_hash, fetched_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            f"""
+            INSERT INTO advisory_versions ({_ADVISORY_COLUMNS}, fetched_at, document_sha256)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             RETURNING id
             """,
             *_advisory_values(adv),
             fetched_at,
+            document_sha256,
         )
         await conn.execute(
-            """
-            INSERT INTO advisories
-                (source, country, country_name, level, regional_level, raw_level, title,
-                 summary, url, source_updated_at, mapping_version, content_hash,
-                 version_id, last_checked_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            f"""
+            INSERT INTO advisories ({_ADVISORY_COLUMNS}, version_id, last_checked_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             ON CONFLICT (source, country) DO UPDATE SET
                 country_name = EXCLUDED.country_name, level = EXCLUDED.level,
                 regional_level = EXCLUDED.regional_level, raw_level = EXCLUDED.raw_level,
                 title = EXCLUDED.title, summary = EXCLUDED.summary, url = EXCLUDED.url,
                 source_updated_at = EXCLUDED.source_updated_at,
                 mapping_version = EXCLUDED.mapping_version,
-                content_hash = EXCLUDED.content_hash, version_id = EXCLUDED.version_id,
-                last_checked_at = EXCLUDED.last_checked_at
+                content_hash = EXCLUDED.content_hash, withdrawn = EXCLUDED.withdrawn,
+                version_id = EXCLUDED.version_id, last_checked_at = EXCLUDED.last_checked_at
             """,
             *_advisory_values(adv),
             version_id,
             fetched_at,
         )
-        return True
+        await conn.execute(
+            """
+            INSERT INTO changes
+                (source, country, kind, version_id, previous_version_id, level_before,
+                 level_after, regional_before, regional_after, source_updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            adv.source,
+            adv.country,
+            kind.value,
+            version_id,
+            None if current is None else current["version_id"],
+            None if before is None else before.level,
+            int(adv.level),
+            None if before is None else before.regional_level,
+            _int_or_none(adv.regional_level),
+            adv.source_updated_at,
+        )
+        return kind
 
-    async def current(self, *, source: str | None = None) -> list[asyncpg.Record]:
-        """Current advisories, optionally of one source, ordered by source and country."""
+    async def current(
+        self, *, source: str | None = None, country: str | None = None
+    ) -> list[asyncpg.Record]:
+        """Current advisories, optionally of one source / country, by source and country."""
         return await self._pool.fetch(
             """
             SELECT source, country, country_name, level, regional_level, raw_level, title, url,
-                   source_updated_at, last_checked_at, content_hash
+                   source_updated_at, last_checked_at, withdrawn, content_hash
             FROM advisories
-            WHERE $1::text IS NULL OR source = $1
+            WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR country = $2)
             ORDER BY source, country
             """,
             source,
+            country,
+        )
+
+    async def changes(
+        self,
+        *,
+        source: str | None = None,
+        country: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[asyncpg.Record]:
+        """Classified changes, newest first."""
+        return await self._pool.fetch(
+            """
+            SELECT c.id, c.source, c.country, v.country_name, c.kind, c.level_before,
+                   c.level_after, c.regional_before, c.regional_after, c.source_updated_at,
+                   c.detected_at, v.title
+            FROM changes c JOIN advisory_versions v ON v.id = c.version_id
+            WHERE ($1::text IS NULL OR c.source = $1) AND ($2::text IS NULL OR c.country = $2)
+              AND ($3::timestamptz IS NULL OR c.detected_at >= $3)
+            ORDER BY c.id DESC
+            LIMIT $4
+            """,
+            source,
+            country,
+            since,
+            limit,
         )
 
     async def version_count(self, *, source: str | None = None) -> int:
@@ -139,6 +228,24 @@ class AdvisoryStore:
         )
         return int(count)
 
+    async def versions_with_documents(self, *, source: str | None = None) -> list[asyncpg.Record]:
+        """The current version of each advisory with its stored raw document (for reparse)."""
+        return await self._pool.fetch(
+            """
+            SELECT a.source, a.country, a.content_hash, d.url, d.body_gzip, d.fetched_at
+            FROM advisories a
+            JOIN advisory_versions v ON v.id = a.version_id
+            JOIN documents d ON d.sha256 = v.document_sha256
+            WHERE $1::text IS NULL OR a.source = $1
+            ORDER BY a.source, a.country
+            """,
+            source,
+        )
+
+
+def _int_or_none(value: int | None) -> int | None:
+    return None if value is None else int(value)
+
 
 def _advisory_values(adv: Advisory) -> Sequence[Any]:
     return (
@@ -146,7 +253,7 @@ def _advisory_values(adv: Advisory) -> Sequence[Any]:
         adv.country,
         adv.country_name,
         int(adv.level),
-        None if adv.regional_level is None else int(adv.regional_level),
+        _int_or_none(adv.regional_level),
         adv.raw_level,
         adv.title,
         adv.summary,
@@ -154,98 +261,11 @@ def _advisory_values(adv: Advisory) -> Sequence[Any]:
         adv.source_updated_at,
         adv.mapping_version,
         adv.content_hash,
+        adv.withdrawn,
     )
 
 
-class JobStore:
-    """Rows of ``scrape_jobs``, keyed by an idempotency key."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def start(
-        self,
-        *,
-        job_key: str,
-        source: str,
-        kind: str,
-        country: str | None = None,
-        workflow_id: str | None = None,
-        run_id: str | None = None,
-        activity_id: str | None = None,
-        attempt: int = 1,
-    ) -> int:
-        """Mark a job started (creating its row on first sight); return its id."""
-        job_id = await self._pool.fetchval(
-            """
-            INSERT INTO scrape_jobs
-                (job_key, source, country, kind, status, workflow_id, run_id, activity_id, attempt)
-            VALUES ($1, $2, $3, $4, 'started', $5, $6, $7, $8)
-            ON CONFLICT (job_key) DO UPDATE SET
-                status = 'started', attempt = EXCLUDED.attempt, started_at = now(),
-                finished_at = NULL, error = NULL, traceback = NULL
-            RETURNING id
-            """,
-            job_key,
-            source,
-            country,
-            kind,
-            workflow_id,
-            run_id,
-            activity_id,
-            attempt,
-        )
-        return int(job_id)
-
-    async def finish(
-        self,
-        *,
-        job_key: str,
-        status: str,
-        http_status: int | None = None,
-        requests_made: int = 0,
-        items_seen: int = 0,
-        versions_created: int = 0,
-        peak_rss_mb: float | None = None,
-        error: str | None = None,
-        traceback: str | None = None,
-    ) -> None:
-        """Record how a job ended (or that it will be retried)."""
-        await self._pool.execute(
-            """
-            UPDATE scrape_jobs SET
-                status = $2, finished_at = now(),
-                duration_ms = (extract(epoch FROM now() - started_at) * 1000)::integer,
-                http_status = $3, requests_made = $4, items_seen = $5, versions_created = $6,
-                peak_rss_mb = $7, error = $8, traceback = $9
-            WHERE job_key = $1
-            """,
-            job_key,
-            status,
-            http_status,
-            requests_made,
-            items_seen,
-            versions_created,
-            peak_rss_mb,
-            error,
-            traceback,
-        )
-
-    async def recent(self, *, limit: int = 20, source: str | None = None) -> list[asyncpg.Record]:
-        """The newest jobs first."""
-        return await self._pool.fetch(
-            """
-            SELECT id, source, country, kind, status, attempt, started_at, finished_at,
-                   duration_ms, http_status, requests_made, items_seen, versions_created,
-                   peak_rss_mb, workflow_id, error
-            FROM scrape_jobs
-            WHERE $2::text IS NULL OR source = $2
-            ORDER BY started_at DESC, id DESC
-            LIMIT $1
-            """,
-            limit,
-            source,
-        )
+# --------------------------------------------------------------------------- documents
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +278,7 @@ class DocumentState:
 
 
 class DocumentStore:
-    """Conditional-request state per source URL."""
+    """Raw document bytes and conditional-request state per source URL."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -300,9 +320,338 @@ class DocumentStore:
             fetched_at,
         )
 
+    async def save_raw(self, source: str, url: str, body: bytes, *, fetched_at: datetime) -> str:
+        """Keep ``body`` (gzip) once per distinct content; return its SHA-256."""
+        sha = hashlib.sha256(body).hexdigest()
+        await self._pool.execute(
+            """
+            INSERT INTO documents (sha256, source, url, size_bytes, body_gzip, fetched_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (sha256) DO NOTHING
+            """,
+            sha,
+            source,
+            url,
+            len(body),
+            gzip.compress(body, compresslevel=6),
+            fetched_at,
+        )
+        return sha
+
     async def touch_source(self, source: str, *, checked_at: datetime) -> int:
         """Mark every current advisory of ``source`` as checked (after a 304)."""
         result = await self._pool.execute(
             "UPDATE advisories SET last_checked_at = $2 WHERE source = $1", source, checked_at
         )
         return int(result.split()[-1])
+
+
+def gunzip(body_gzip: bytes) -> bytes:
+    """Inverse of what :meth:`DocumentStore.save_raw` stores."""
+    return gzip.decompress(body_gzip)
+
+
+# --------------------------------------------------------------------------- index state
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCountry:
+    """A country whose per-country document must be fetched this cycle."""
+
+    country: str
+    document_path: str
+    entry_hash: str
+
+
+class IndexStore:
+    """What each source's index last said about each country."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def record(
+        self, source: str, entries: Sequence[IndexEntry], *, seen_at: datetime
+    ) -> list[PlannedCountry]:
+        """Upsert ``entries``; return the ones whose document is new or changed."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                """
+                INSERT INTO index_entries
+                    (source, country, country_name, published_at, entry_hash, document_path,
+                     withdrawn, last_seen_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (source, country) DO UPDATE SET
+                    country_name = EXCLUDED.country_name, published_at = EXCLUDED.published_at,
+                    entry_hash = EXCLUDED.entry_hash, document_path = EXCLUDED.document_path,
+                    withdrawn = EXCLUDED.withdrawn, last_seen_at = EXCLUDED.last_seen_at
+                """,
+                [
+                    (
+                        source,
+                        e.country,
+                        e.country_name,
+                        e.published_at,
+                        e.entry_hash,
+                        e.document_path,
+                        e.withdrawn,
+                        seen_at,
+                    )
+                    for e in entries
+                ],
+            )
+            rows = await conn.fetch(
+                """
+                SELECT country, document_path, entry_hash FROM index_entries
+                WHERE source = $1 AND document_path IS NOT NULL
+                  AND stored_hash IS DISTINCT FROM entry_hash
+                  AND country = ANY($2::text[])
+                ORDER BY country
+                """,
+                source,
+                [e.country for e in entries],
+            )
+        return [PlannedCountry(r["country"], r["document_path"], r["entry_hash"]) for r in rows]
+
+    async def mark_stored(self, source: str, countries: dict[str, str]) -> None:
+        """Record that these countries' documents (``country → entry_hash``) were stored."""
+        await self._pool.executemany(
+            "UPDATE index_entries SET stored_hash = $3 WHERE source = $1 AND country = $2",
+            [(source, country, entry_hash) for country, entry_hash in countries.items()],
+        )
+
+    async def entry(self, source: str, country: str) -> asyncpg.Record | None:
+        """The index entry of one country."""
+        return await self._pool.fetchrow(
+            "SELECT country, document_path, entry_hash FROM index_entries"
+            " WHERE source = $1 AND country = $2",
+            source,
+            country,
+        )
+
+
+# --------------------------------------------------------------------------- jobs
+
+JOB_COLUMNS = (
+    "id, source, country, kind, status, attempt, started_at, finished_at, duration_ms,"
+    " http_status, requests_made, items_seen, versions_created, peak_rss_mb, workflow_id,"
+    " activity_id, error"
+)
+
+
+class JobStore:
+    """Rows of ``scrape_jobs``, keyed by an idempotency key."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def plan(
+        self, *, source: str, kind: str, jobs: Sequence[tuple[str, str | None]], workflow_id: str
+    ) -> dict[str, int]:
+        """Insert ``pending`` rows for ``(job_key, country)`` pairs; return key → id."""
+        if not jobs:
+            return {}
+        rows = await self._pool.fetch(
+            """
+            INSERT INTO scrape_jobs (job_key, source, country, kind, status, workflow_id)
+            SELECT k, $3, c, $4, 'pending', $5 FROM unnest($1::text[], $2::text[]) AS t(k, c)
+            ON CONFLICT (job_key) DO UPDATE SET job_key = EXCLUDED.job_key
+            RETURNING job_key, id
+            """,
+            [k for k, _ in jobs],
+            [c for _, c in jobs],
+            source,
+            kind,
+            workflow_id,
+        )
+        return {r["job_key"]: int(r["id"]) for r in rows}
+
+    async def start(
+        self,
+        *,
+        job_key: str,
+        source: str,
+        kind: str,
+        country: str | None = None,
+        workflow_id: str | None = None,
+        run_id: str | None = None,
+        activity_id: str | None = None,
+        attempt: int = 1,
+        started_at: datetime | None = None,
+    ) -> int:
+        """Mark a job started (creating its row on first sight); return its id."""
+        job_id = await self._pool.fetchval(
+            """
+            INSERT INTO scrape_jobs
+                (job_key, source, country, kind, status, workflow_id, run_id, activity_id,
+                 attempt, started_at)
+            VALUES ($1, $2, $3, $4, 'started', $5, $6, $7, $8, coalesce($9, now()))
+            ON CONFLICT (job_key) DO UPDATE SET
+                status = 'started', attempt = EXCLUDED.attempt,
+                started_at = EXCLUDED.started_at,
+                run_id = EXCLUDED.run_id, activity_id = EXCLUDED.activity_id,
+                finished_at = NULL, error = NULL, traceback = NULL
+            RETURNING id
+            """,
+            job_key,
+            source,
+            country,
+            kind,
+            workflow_id,
+            run_id,
+            activity_id,
+            attempt,
+            started_at,
+        )
+        return int(job_id)
+
+    async def finish(
+        self,
+        *,
+        job_key: str,
+        status: str,
+        http_status: int | None = None,
+        requests_made: int = 0,
+        items_seen: int = 0,
+        versions_created: int = 0,
+        peak_rss_mb: float | None = None,
+        error: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        """Record how a job ended (or that it will be retried)."""
+        await self._pool.execute(
+            """
+            UPDATE scrape_jobs SET
+                status = $2, finished_at = now(),
+                duration_ms = (extract(epoch FROM now() - started_at) * 1000)::integer,
+                http_status = coalesce($3, http_status), requests_made = requests_made + $4,
+                items_seen = $5, versions_created = versions_created + $6,
+                peak_rss_mb = greatest(peak_rss_mb, $7), error = $8, traceback = $9
+            WHERE job_key = $1
+            """,
+            job_key,
+            status,
+            http_status,
+            requests_made,
+            items_seen,
+            versions_created,
+            peak_rss_mb,
+            error,
+            traceback,
+        )
+
+    async def set_status(self, job_keys: Sequence[str], status: str) -> None:
+        """Move jobs to ``status`` without touching their measurements."""
+        await self._pool.execute(
+            "UPDATE scrape_jobs SET status = $2 WHERE job_key = ANY($1::text[])",
+            list(job_keys),
+            status,
+        )
+
+    async def recent(
+        self,
+        *,
+        limit: int = 20,
+        source: str | None = None,
+        status: str | None = None,
+    ) -> list[asyncpg.Record]:
+        """The newest jobs first."""
+        return await self._pool.fetch(
+            f"""
+            SELECT {JOB_COLUMNS}
+            FROM scrape_jobs
+            WHERE ($2::text IS NULL OR source = $2) AND ($3::text IS NULL OR status = $3)
+            ORDER BY started_at DESC, id DESC
+            LIMIT $1
+            """,
+            limit,
+            source,
+            status,
+        )
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+class DeadLetterStore:
+    """The PostgreSQL mirror of the quarantine workflows."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def upsert(self, row: dict[str, Any]) -> None:
+        """Insert or update the mirror of one quarantine workflow."""
+        await self._pool.execute(
+            """
+            INSERT INTO dead_letter_jobs
+                (workflow_id, source, country, job_key, failure_kind, message, traceback,
+                 attempts, http_status, first_failure_at, last_failure_at, requeue_count,
+                 status, note, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+            ON CONFLICT (workflow_id) DO UPDATE SET
+                failure_kind = EXCLUDED.failure_kind, message = EXCLUDED.message,
+                traceback = EXCLUDED.traceback, attempts = EXCLUDED.attempts,
+                http_status = EXCLUDED.http_status, last_failure_at = EXCLUDED.last_failure_at,
+                requeue_count = EXCLUDED.requeue_count, status = EXCLUDED.status,
+                note = EXCLUDED.note, updated_at = now()
+            """,
+            row["workflow_id"],
+            row["source"],
+            row["country"],
+            row["job_key"],
+            row["failure_kind"],
+            row["message"],
+            row["traceback"],
+            row["attempts"],
+            row["http_status"],
+            row["first_failure_at"],
+            row["last_failure_at"],
+            row["requeue_count"],
+            row["status"],
+            row["note"],
+        )
+
+    async def list(
+        self,
+        *,
+        status: str | None = "open",
+        source: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[asyncpg.Record]:
+        """Dead letters, oldest first."""
+        return await self._pool.fetch(
+            """
+            SELECT workflow_id, source, country, failure_kind, message, attempts, http_status,
+                   first_failure_at, last_failure_at, requeue_count, status, note
+            FROM dead_letter_jobs
+            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR source = $2)
+              AND ($3::text[] IS NULL OR failure_kind = ANY($3::text[]))
+            ORDER BY first_failure_at, workflow_id
+            LIMIT $4
+            """,
+            status,
+            source,
+            list(kinds) if kinds is not None else None,
+            limit,
+        )
+
+    async def open_for(self, source: str, country: str) -> str | None:
+        """Workflow id of an open quarantine of this country, if any."""
+        value = await self._pool.fetchval(
+            "SELECT workflow_id FROM dead_letter_jobs"
+            " WHERE source = $1 AND country = $2 AND status IN ('open', 'requeued')"
+            " ORDER BY created_at DESC LIMIT 1",
+            source,
+            country,
+        )
+        return None if value is None else str(value)
+
+    async def source_healthy(self, source: str) -> bool:
+        """True when the source's latest index job succeeded (the source answers again)."""
+        status = await self._pool.fetchval(
+            "SELECT status FROM scrape_jobs WHERE source = $1 AND kind = 'index'"
+            " AND status IN ('success', 'failure', 'dead_letter')"
+            " ORDER BY started_at DESC, id DESC LIMIT 1",
+            source,
+        )
+        return status in (None, "success")

@@ -1,7 +1,8 @@
 """Inputs and results of workflows and activities: one object each, small.
 
 Kept free of I/O imports so workflow code can import them through the sandbox.
-Raw documents never travel through workflow history; only ids and counts do.
+Raw documents never travel through workflow history; only ids, counts and
+short messages do.
 """
 
 from __future__ import annotations
@@ -11,9 +12,22 @@ from dataclasses import dataclass, field
 from advisories.models import RetryConfig
 
 __all__ = [
+    "BatchInput",
+    "BatchResult",
+    "CountryInput",
+    "CountryOutcome",
+    "CountryResult",
+    "CountryTask",
+    "CycleSummary",
+    "DeadLetterQuery",
+    "DeadLetterRow",
+    "FailureInfo",
+    "IndexInput",
+    "IndexResult",
+    "JobStatusInput",
+    "QuarantineInput",
+    "QuarantineState",
     "RetryConfig",
-    "ScrapeIndexInput",
-    "ScrapeIndexResult",
     "ScrapeSourceInput",
     "ScrapeSourceResult",
 ]
@@ -21,10 +35,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScrapeSourceInput:
-    """Input of ``ScrapeSourceWorkflow``."""
+    """Input of ``ScrapeSourceWorkflow``.
+
+    Attributes:
+        source: Source id.
+        retry: Retry policy parameters for scrape activities.
+        countries: Scrape exactly these countries now, changed or not (None: what changed).
+        batch_size: Countries per fetch activity.
+        max_parallel_batches: Fetch activities running at once.
+        batch_concurrency: Documents fetched at once inside one activity.
+    """
 
     source: str
     retry: RetryConfig = field(default_factory=RetryConfig)
+    countries: list[str] | None = None
+    batch_size: int = 25
+    max_parallel_batches: int = 4
+    batch_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -36,30 +63,188 @@ class ScrapeSourceResult:
     items_seen: int
     versions_created: int
     requests_made: int
+    countries_planned: int = 0
+    countries_stored: int = 0
+    countries_quarantined: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class ScrapeIndexInput:
-    """Input of the index activity.
+class CountryTask:
+    """One country to fetch this cycle."""
 
-    Attributes:
-        source: Source id.
-        job_key: Idempotency key of the job row this activity reports to.
-        is_last_attempt_at: Attempt number after which no retry follows.
-    """
+    country: str
+    document_path: str | None
+    job_key: str
+    job_id: int = 0
+    entry_hash: str = ""
+
+
+@dataclass(frozen=True)
+class IndexInput:
+    """Input of the index activity."""
 
     source: str
     job_key: str
-    is_last_attempt_at: int = 4
+    job_prefix: str
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    countries: list[str] | None = None
 
 
 @dataclass(frozen=True)
-class ScrapeIndexResult:
-    """What the index activity did."""
+class IndexResult:
+    """What the index activity did and what is left to fetch.
+
+    ``deferred_seconds > 0`` means the rate limit had no budget: nothing was
+    fetched; try again after that long (no retry attempt is spent).
+    """
 
     source: str
-    http_status: int
-    not_modified: bool
+    http_status: int = 0
+    not_modified: bool = False
+    items_seen: int = 0
+    versions_created: int = 0
+    requests_made: int = 0
+    tasks: list[CountryTask] = field(default_factory=list)
+    deferred_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """Input of the batch fetch activity."""
+
+    source: str
+    tasks: list[CountryTask]
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class CountryOutcome:
+    """How one country of a batch went: ``ok``, ``failed`` or ``deferred``."""
+
+    country: str
+    status: str
+    versions_created: int = 0
+    requests_made: int = 0
+    failure_kind: str | None = None
+    message: str | None = None
+    http_status: int | None = None
+    traceback: str | None = None
+    retryable: bool = False
+    wait_seconds: float = 0.0
+    failed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Per-country outcomes of a batch, in task order."""
+
+    outcomes: list[CountryOutcome]
+
+
+@dataclass(frozen=True)
+class CountryInput:
+    """Input of the single-country activity (retries and requeues).
+
+    Attributes:
+        attempts_before: Attempts already spent on this country this cycle, so
+            backoff and the "last attempt" decision continue from there.
+    """
+
+    source: str
+    task: CountryTask
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    attempts_before: int = 0
+
+
+@dataclass(frozen=True)
+class CountryResult:
+    """What a single-country scrape did (``deferred_seconds > 0``: try again later)."""
+
+    country: str
+    versions_created: int = 0
+    requests_made: int = 0
+    not_modified: bool = False
+    deferred_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """Recorded as the cycle's own job row at the end of a cycle."""
+
+    source: str
+    job_key: str
+    status: str
     items_seen: int
     versions_created: int
     requests_made: int
+    error: str | None = None
+    started_at: str | None = None
+
+
+@dataclass(frozen=True)
+class JobStatusInput:
+    """Move job rows to a status."""
+
+    job_keys: list[str]
+    status: str
+
+
+@dataclass
+class FailureInfo:
+    """Why a job ended in the dead-letter queue."""
+
+    kind: str
+    message: str
+    attempts: int
+    first_failure_at: str
+    last_failure_at: str
+    http_status: int | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineInput:
+    """Input of ``QuarantineWorkflow``.
+
+    Attributes:
+        task: The country (``document_path`` None for sources whose index
+            carries the advisory; ``country == "*"`` for a failed index).
+    """
+
+    source: str
+    task: CountryTask
+    failure: FailureInfo
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class QuarantineState:
+    """What the ``state`` query answers and the database mirrors."""
+
+    workflow_id: str
+    source: str
+    country: str
+    job_key: str
+    status: str
+    failure: FailureInfo
+    requeue_count: int = 0
+    note: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeadLetterQuery:
+    """Which dead letters ``process-dlq`` may requeue."""
+
+    kinds: list[str]
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class DeadLetterRow:
+    """One requeue candidate."""
+
+    workflow_id: str
+    source: str
+    country: str
+    failure_kind: str

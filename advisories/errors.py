@@ -40,7 +40,7 @@ class FetchError(AdvisoryError):
         source: Source id.
         url: The URL requested.
         kind: ``network``, ``http_4xx``, ``http_5xx``, ``rate_limited``,
-            ``too_large`` or ``redirect``.
+            ``too_large``, ``redirect`` or ``robots`` (disallowed by robots.txt).
         status: HTTP status, if a response arrived.
         retry_after: Seconds the server asked us to wait, if it said.
     """

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from advisories.models import RetryConfig
+from advisories.schedule_spec import parse_timing
 from advisories.sources import get_source, source_ids
 
 #: Port the dev stack's PostgreSQL listens on (loopback only).
@@ -62,9 +63,28 @@ class Settings(BaseSettings):
 
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
 
+    rate_limits_enabled: bool = Field(
+        default=True, description="False switches every source's rate limit off (benchmarks)"
+    )
+    rate_limit_max_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Longest wait for rate-limit budget inside an activity; longer waits"
+        " give the slot back and sleep on a durable workflow timer",
+    )
+    robots_txt_enabled: bool = True
+    scrape_batch_size: int = Field(default=25, ge=1, le=500)
+    scrape_batch_concurrency: int = Field(default=8, ge=1, le=100)
+    scrape_max_parallel_batches: int = Field(default=4, ge=1, le=100)
+
     log_level: str = "INFO"
     state_dir: Path = Path(".state")
 
+    schedule_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="Schedule id → interval ('15m', '2h') or cron ('0 * * * *'),"
+        " e.g. {'scrape-us_state_dept': '30m'}",
+    )
     schedule_jitter_seconds: float = Field(default=120.0, ge=0)
     schedule_catchup_window_seconds: float = Field(default=3600.0, ge=60)
 
@@ -73,6 +93,13 @@ class Settings(BaseSettings):
     def _known_sources(cls, value: dict[str, str]) -> dict[str, str]:
         for source in value:
             get_source(source)
+        return value
+
+    @field_validator("schedule_overrides")
+    @classmethod
+    def _timings(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            parse_timing(text)
         return value
 
     @field_validator("log_level")

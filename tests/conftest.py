@@ -23,6 +23,7 @@ from advisories.settings import Settings
 from replay.server import ReplayServer
 from schema.migrate import migrate
 from starter import devstack
+from starter.schedules import all_schedules
 from tests.fixtures_path import REAL_FIXTURES
 
 
@@ -99,6 +100,17 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def schedules_removed(temporal_env: WorkflowEnvironment) -> AsyncIterator[None]:
+    """Delete the project's schedules after the test so none fires during later tests."""
+    yield
+    for schedule_id in all_schedules(make_settings()):
+        try:
+            await temporal_env.client.get_schedule_handle(schedule_id).delete()
+        except Exception:  # absent is fine
+            pass
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import sys
 
 from advisories.queues import ALL_QUEUES
 from advisories.settings import get_settings
-from worker.client import connect
 from worker.main import run
 
 
@@ -41,11 +40,10 @@ async def _main(argv: list[str]) -> int:
     )
     logging.getLogger("worker").info("configuration: %s", settings.safe_summary())
     try:
-        client = await connect(settings)
-    except RuntimeError as exc:
+        await run(settings, queues=args.queues)
+    except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    await run(settings, queues=args.queues, client=client)
     return 0
 
 

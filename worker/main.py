@@ -1,4 +1,4 @@
-"""The worker: one client, one pool, one HTTP client, one ``Worker`` per task queue."""
+"""The worker: one pool, one HTTP client, one ``Worker`` (with its own client) per task queue."""
 
 from __future__ import annotations
 
@@ -6,23 +6,71 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.http import SourceHttpClient
+from activities.quarantine import QuarantineActivities
+from activities.ratelimits import RateLimitStore
 from activities.scrape import ScrapeActivities
 from activities.store import create_pool
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
+from worker.client import connect
 from workflows import ALL_WORKFLOWS
 
 log = logging.getLogger("worker")
 
 
-def build_workers(
+@dataclass(frozen=True, slots=True)
+class Activities:
+    """The activity instances of one worker process, shared by its task queues."""
+
+    scrape: ScrapeActivities
+    quarantine: QuarantineActivities
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity callable, for ``Worker(activities=...)``."""
+        return [
+            self.scrape.fetch_index,
+            self.scrape.scrape_countries,
+            self.scrape.scrape_country,
+            self.scrape.finish_cycle,
+            self.scrape.set_job_status,
+            self.quarantine.mirror_quarantine,
+            self.quarantine.recoverable_dead_letters,
+        ]
+
+
+async def build_activities(
+    *, settings: Settings, pool: asyncpg.Pool, http: SourceHttpClient
+) -> Activities:
+    """Construct the activity classes (and seed the rate-limit defaults)."""
+    limiter = RateLimitStore(pool)
+    await limiter.ensure_defaults()
+    return Activities(
+        scrape=ScrapeActivities(settings=settings, pool=pool, http=http, limiter=limiter),
+        quarantine=QuarantineActivities(pool),
+    )
+
+
+def build_worker(client: Client, queue: str, activities: Activities, settings: Settings) -> Worker:
+    """The ``Worker`` of one task queue: every workflow, every activity."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=ALL_WORKFLOWS,
+        activities=activities.all(),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+    )
+
+
+async def build_workers(
     client: Client,
     *,
     settings: Settings,
@@ -30,35 +78,28 @@ def build_workers(
     http: SourceHttpClient,
     queues: Sequence[str] = ALL_QUEUES,
 ) -> list[Worker]:
-    """One ``Worker`` per task queue, all sharing the activity instances."""
-    scrape = ScrapeActivities(settings=settings, pool=pool, http=http)
-    activities = [scrape.scrape_index]
-    return [
-        Worker(
-            client,
-            task_queue=queue,
-            workflows=ALL_WORKFLOWS,
-            activities=activities,
-            max_concurrent_activities=settings.worker_max_concurrent_activities,
-        )
-        for queue in queues
-    ]
+    """Workers for ``queues`` sharing one client (tests; the process uses one client each)."""
+    activities = await build_activities(settings=settings, pool=pool, http=http)
+    return [build_worker(client, queue, activities, settings) for queue in queues]
 
 
-async def run(settings: Settings, *, queues: Sequence[str], client: Client) -> None:
+async def run(settings: Settings, *, queues: Sequence[str]) -> None:
     """Run workers on ``queues`` until SIGINT/SIGTERM, then drain and close."""
     pool = await create_pool(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
     http = SourceHttpClient(settings)
-    workers = build_workers(client, settings=settings, pool=pool, http=http, queues=queues)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling %s on %s", ", ".join(queues), settings.temporal_address)
     try:
+        activities = await build_activities(settings=settings, pool=pool, http=http)
+        workers = [
+            build_worker(await connect(settings), queue, activities, settings) for queue in queues
+        ]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        log.info("worker polling %s on %s", ", ".join(queues), settings.temporal_address)
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)

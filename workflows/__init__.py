@@ -1,8 +1,15 @@
 """Temporal workflow definitions (deterministic; no I/O)."""
 
+from workflows.maintenance import DeadLetterProcessingWorkflow
+from workflows.quarantine import QuarantineWorkflow
 from workflows.scrape import ScrapeSourceWorkflow
 
 #: Every workflow a worker registers.
-ALL_WORKFLOWS = [ScrapeSourceWorkflow]
+ALL_WORKFLOWS = [ScrapeSourceWorkflow, QuarantineWorkflow, DeadLetterProcessingWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "ScrapeSourceWorkflow"]
+__all__ = [
+    "ALL_WORKFLOWS",
+    "DeadLetterProcessingWorkflow",
+    "QuarantineWorkflow",
+    "ScrapeSourceWorkflow",
+]

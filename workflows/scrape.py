@@ -1,57 +1,262 @@
-"""ScrapeSourceWorkflow: one cycle of one source (orchestration only, no I/O)."""
+"""ScrapeSourceWorkflow: one cycle of one source (orchestration only, no I/O).
+
+index → plan changed countries → batches on the source's priority task queue →
+single-country retries of the retryable failures (jittered backoff, computed by
+the activity) → a QuarantineWorkflow child for every country that finally failed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.scrape import ScrapeActivities
     from activities.types import (
-        ScrapeIndexInput,
+        BatchInput,
+        BatchResult,
+        CountryOutcome,
+        CountryResult,
+        CountryTask,
+        CycleSummary,
+        FailureInfo,
+        IndexInput,
+        IndexResult,
+        JobStatusInput,
+        QuarantineInput,
         ScrapeSourceInput,
         ScrapeSourceResult,
     )
-    from advisories.sources import get_source
-
-#: Error types that no retry can fix: the document itself is wrong.
-NON_RETRYABLE_ERRORS = ["ParseError", "ContractError"]
+    from advisories.queues import MAINTENANCE
+    from advisories.retry import FailureKind
+    from advisories.sources import SourceSpec, get_source
+    from workflows.common import activity_retry_policy, failure_from_error, scrape_one_country
+    from workflows.quarantine import (
+        INDEX_COUNTRY,
+        QuarantineWorkflow,
+        quarantine_search_attributes,
+    )
 
 
 @workflow.defn
 class ScrapeSourceWorkflow:
-    """Fetch a source's index and store what changed."""
+    """Fetch a source's index, then every country whose document changed."""
+
+    def __init__(self) -> None:
+        self._progress: dict[str, int] = {"planned": 0, "stored": 0, "failed": 0, "quarantined": 0}
+
+    @workflow.query
+    def progress(self) -> dict[str, int]:
+        """Countries planned, stored, failed and quarantined so far."""
+        return dict(self._progress)
 
     @workflow.run
     async def run(self, inp: ScrapeSourceInput) -> ScrapeSourceResult:
         """Run one cycle of ``inp.source``."""
         spec = get_source(inp.source)
         info = workflow.info()
-        retry = inp.retry
-        index = await workflow.execute_activity_method(
-            ScrapeActivities.scrape_index,
-            ScrapeIndexInput(
+        prefix = f"{info.workflow_id}/{info.run_id}"
+        index = await self._index(spec, inp, prefix)
+        stored_versions = index.versions_created
+        requests = index.requests_made
+        self._progress["planned"] = len(index.tasks)
+
+        outcomes = await self._fetch_batches(spec, inp, index.tasks)
+        by_country = {t.country: t for t in index.tasks}
+        quarantined: list[str] = []
+        retry_jobs = []
+        for outcome in outcomes:
+            requests += outcome.requests_made
+            if outcome.status == "ok":
+                stored_versions += outcome.versions_created
+                self._progress["stored"] += 1
+            elif outcome.retryable:
+                retry_jobs.append(
+                    self._retry_country(spec, inp, by_country[outcome.country], outcome)
+                )
+            else:
+                self._progress["failed"] += 1
+                await self._quarantine(spec, inp, by_country[outcome.country], _failure(outcome))
+                quarantined.append(outcome.country)
+        for result in await asyncio.gather(*retry_jobs):
+            if isinstance(result, CountryResult):
+                stored_versions += result.versions_created
+                requests += result.requests_made
+                self._progress["stored"] += 1
+            else:
+                quarantined.append(result)
+
+        await workflow.execute_activity_method(
+            ScrapeActivities.finish_cycle,
+            CycleSummary(
                 source=spec.id,
-                job_key=f"{info.workflow_id}/{info.run_id}/index",
-                is_last_attempt_at=retry.maximum_attempts,
+                job_key=f"{prefix}/cycle",
+                status="success" if not quarantined else "failure",
+                items_seen=index.items_seen,
+                versions_created=stored_versions,
+                requests_made=requests,
+                error=f"quarantined: {', '.join(sorted(quarantined))}" if quarantined else None,
+                started_at=info.start_time.isoformat(),
             ),
-            task_queue=spec.priority.task_queue,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=retry.initial_seconds),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(seconds=retry.maximum_seconds),
-                maximum_attempts=retry.maximum_attempts,
-                non_retryable_error_types=NON_RETRYABLE_ERRORS,
-            ),
-            priority=Priority(priority_key=spec.priority.priority_key),
+            start_to_close_timeout=timedelta(seconds=30),
         )
         return ScrapeSourceResult(
             source=spec.id,
             not_modified=index.not_modified,
             items_seen=index.items_seen,
-            versions_created=index.versions_created,
-            requests_made=index.requests_made,
+            versions_created=stored_versions,
+            requests_made=requests,
+            countries_planned=len(index.tasks),
+            countries_stored=self._progress["stored"],
+            countries_quarantined=sorted(quarantined),
         )
+
+    async def _index(self, spec: SourceSpec, inp: ScrapeSourceInput, prefix: str) -> IndexResult:
+        """The index activity, waiting on a durable timer while the rate limit says so."""
+        job_key = f"{prefix}/index"
+        while True:
+            try:
+                index = await workflow.execute_activity_method(
+                    ScrapeActivities.fetch_index,
+                    IndexInput(
+                        source=spec.id,
+                        job_key=job_key,
+                        job_prefix=prefix,
+                        retry=inp.retry,
+                        countries=inp.countries,
+                    ),
+                    task_queue=spec.priority.task_queue,
+                    start_to_close_timeout=timedelta(minutes=5),
+                    retry_policy=activity_retry_policy(inp.retry),
+                    priority=Priority(priority_key=spec.priority.priority_key),
+                )
+            except ActivityError as err:
+                now = workflow.now().isoformat()
+                failure = failure_from_error(err, attempts=inp.retry.maximum_attempts, now=now)
+                task = CountryTask(country=INDEX_COUNTRY, document_path=None, job_key=job_key)
+                await self._quarantine(spec, inp, task, failure)
+                raise ApplicationError(
+                    f"{spec.id}: index failed ({failure.kind}): {failure.message}",
+                    type=failure.kind,
+                    non_retryable=True,
+                ) from err
+            if index.deferred_seconds <= 0:
+                return index
+            await workflow.sleep(timedelta(seconds=index.deferred_seconds))
+
+    async def _fetch_batches(
+        self, spec: SourceSpec, inp: ScrapeSourceInput, tasks: list[CountryTask]
+    ) -> list[CountryOutcome]:
+        """All tasks through batch activities; deferred countries go round again."""
+        final: list[CountryOutcome] = []
+        pending = list(tasks)
+        limit = asyncio.Semaphore(inp.max_parallel_batches)
+        by_country = {t.country: t for t in tasks}
+
+        async def run_batch(batch: list[CountryTask]) -> BatchResult:
+            async with limit:
+                return await workflow.execute_activity_method(
+                    ScrapeActivities.scrape_countries,
+                    BatchInput(source=spec.id, tasks=batch, concurrency=inp.batch_concurrency),
+                    task_queue=spec.priority.task_queue,
+                    start_to_close_timeout=timedelta(minutes=15),
+                    heartbeat_timeout=timedelta(minutes=2),
+                    # Only infrastructure failures (a killed worker) fail a batch.
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=2), maximum_attempts=5
+                    ),
+                    priority=Priority(priority_key=spec.priority.priority_key),
+                )
+
+        while pending:
+            batches = [
+                pending[i : i + inp.batch_size] for i in range(0, len(pending), inp.batch_size)
+            ]
+            results = await asyncio.gather(*(run_batch(b) for b in batches))
+            pending = []
+            wait = 0.0
+            for result in results:
+                for outcome in result.outcomes:
+                    if outcome.status == "deferred":
+                        pending.append(by_country[outcome.country])
+                        wait = max(wait, outcome.wait_seconds)
+                    else:
+                        final.append(outcome)
+            if pending:
+                await workflow.sleep(timedelta(seconds=max(wait, 1.0)))
+        return final
+
+    async def _retry_country(
+        self, spec: SourceSpec, inp: ScrapeSourceInput, task: CountryTask, first: CountryOutcome
+    ) -> CountryResult | str:
+        """Retry one country under the retry policy; quarantine it if it finally fails."""
+        first_failure = _failure(first)
+        retry = inp.retry
+        if retry.maximum_attempts <= 1:
+            await self._quarantine(spec, inp, task, first_failure)
+            return task.country
+        # The batch try was attempt 1: wait the first backoff (jittered here, as
+        # the activity does for later attempts), then attempts 2..max.
+        jitter = 1.0 + 0.2 * (2.0 * workflow.random().random() - 1.0)
+        await workflow.sleep(timedelta(seconds=retry.initial_seconds * jitter))
+        try:
+            result = await scrape_one_country(spec, task, inp.retry, attempts_before=1)
+        except ActivityError as err:
+            failure = failure_from_error(
+                err, attempts=retry.maximum_attempts, now=workflow.now().isoformat()
+            )
+            failure.first_failure_at = first_failure.first_failure_at
+            self._progress["failed"] += 1
+            await self._quarantine(spec, inp, task, failure)
+            return task.country
+        return result
+
+    async def _quarantine(
+        self, spec: SourceSpec, inp: ScrapeSourceInput, task: CountryTask, failure: FailureInfo
+    ) -> None:
+        """Start the country's QuarantineWorkflow (it outlives this cycle)."""
+        self._progress["quarantined"] += 1
+        job = task.job_id or workflow.info().run_id[:8]
+        country = "index" if task.country == INDEX_COUNTRY else task.country
+        workflow_id = f"quarantine-{spec.id}-{country}-{job}"
+        try:
+            await workflow.start_child_workflow(
+                QuarantineWorkflow.run,
+                QuarantineInput(source=spec.id, task=task, failure=failure, retry=inp.retry),
+                id=workflow_id,
+                task_queue=MAINTENANCE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=quarantine_search_attributes(spec.id, task.country, failure.kind),
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.warning("quarantine %s already exists", workflow_id)
+        await workflow.execute_activity_method(
+            ScrapeActivities.set_job_status,
+            JobStatusInput(job_keys=[task.job_key], status="dead_letter"),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+
+
+def _failure(outcome: CountryOutcome) -> FailureInfo:
+    when = outcome.failed_at or ""
+    return FailureInfo(
+        kind=outcome.failure_kind or FailureKind.INTERNAL.value,
+        message=outcome.message or "",
+        attempts=1,
+        first_failure_at=when,
+        last_failure_at=when,
+        http_status=outcome.http_status,
+        traceback=outcome.traceback,
+    )
+
+
+__all__ = ["ScrapeSourceWorkflow"]

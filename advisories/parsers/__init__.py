@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from advisories.parsers import us_state_dept
+from advisories.parsers import canada_travel, uk_foreign_office, us_state_dept
 from advisories.parsers.base import IndexEntry, SourceParser
 from advisories.sources import get_source
 
 PARSERS: Final[dict[str, SourceParser]] = {
     "us_state_dept": us_state_dept,
+    "uk_foreign_office": uk_foreign_office,
+    "canada_travel": canada_travel,
 }
 
 

@@ -7,44 +7,20 @@ the real US feed capture; the worker is the project's own ``build_workers``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities.http import SourceHttpClient
-from activities.store import create_pool
 from activities.types import ScrapeSourceResult
-from advisories.settings import Settings
 from replay.server import ReplayServer
 from starter.schedules import sync_schedules
 from tests.conftest import make_settings
-from worker.main import build_workers
+from tests.integration.helpers import run_cli, running_worker
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
-
-
-@contextlib.asynccontextmanager
-async def running_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
-    pool = await create_pool(settings.database_url.get_secret_value())
-    http = SourceHttpClient(settings)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            for worker in build_workers(client, settings=settings, pool=pool, http=http):
-                await stack.enter_async_context(worker)
-            yield
-    finally:
-        await http.aclose()
-        await pool.close()
 
 
 async def run_scheduled_cycle(
@@ -69,7 +45,10 @@ async def run_scheduled_cycle(
 
 
 async def test_schedule_scrapes_us_feed_into_postgres(
-    temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    replay_server: ReplayServer,
+    schedules_removed: None,
 ) -> None:
     client = temporal_env.client
     settings = make_settings(database_url=database_url, replay_base_url=replay_server.base_url)
@@ -120,7 +99,8 @@ async def test_schedule_scrapes_us_feed_into_postgres(
             assert await conn.fetchval("SELECT count(*) FROM advisory_versions") == 213
 
         jobs = await conn.fetch(
-            "SELECT status, http_status, items_seen, versions_created FROM scrape_jobs ORDER BY id"
+            "SELECT status, http_status, items_seen, versions_created FROM scrape_jobs"
+            " WHERE kind = 'index' ORDER BY id"
         )
         assert [(j["status"], j["http_status"]) for j in jobs] == [
             ("success", 200),
@@ -130,17 +110,6 @@ async def test_schedule_scrapes_us_feed_into_postgres(
         assert [j["versions_created"] for j in jobs] == [213, 0, 0]
     finally:
         await conn.close()
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "starter", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_cli_schedule_wait_then_lists_advisories_and_jobs(
@@ -168,7 +137,11 @@ async def test_cli_schedule_wait_then_lists_advisories_and_jobs(
 
     jobs = await asyncio.to_thread(run_cli, "jobs", "--limit", "5", "--json", env=env)
     assert jobs.returncode == 0, jobs.stderr
-    assert [j["status"] for j in json.loads(jobs.stdout)] == ["success"]
+    listed_jobs = json.loads(jobs.stdout)
+    assert sorted((j["kind"], j["status"]) for j in listed_jobs) == [
+        ("cycle", "success"),
+        ("index", "success"),
+    ]
 
     table = await asyncio.to_thread(run_cli, "advisories", "--source", "us_state_dept", env=env)
     assert table.returncode == 0 and "Saudi Arabia" in table.stdout

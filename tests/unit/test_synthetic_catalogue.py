@@ -1,0 +1,241 @@
+"""Tests of the SYNTHETIC catalogue builder: every generated document is read
+back with the project's parsers, through the replay server's directory lookup."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from advisories.models import Advisory, Level
+from advisories.parsers import canada_travel, uk_foreign_office, us_state_dept
+from advisories.parsers.base import IndexEntry
+from advisories.sources import CANADA_TRAVEL, UK_FOREIGN_OFFICE, US_STATE_DEPT
+from replay._catalogue import Catalogue
+from replay.synthetic import (
+    SMALL,
+    SYNTHETIC_KEY,
+    SYNTHETIC_NOTE,
+    CatalogueSummary,
+    build_catalogue,
+    main,
+    set_level,
+)
+from tests.fixtures_path import REAL_FIXTURES
+
+FETCHED_AT = datetime(2026, 10, 8, tzinfo=UTC)
+UK = UK_FOREIGN_OFFICE.id
+CA = CANADA_TRAVEL.id
+US = US_STATE_DEPT.id
+
+
+@dataclass
+class Parsed:
+    """One source of a catalogue, as the parsers read it."""
+
+    index: dict[str, IndexEntry]
+    documents: dict[str, Advisory]
+    files: set[Path]  # per-country document files on disk
+
+
+def build(root: Path, *, small: bool, seed: int = 0) -> CatalogueSummary:
+    count = SMALL if small else None
+    return build_catalogue(
+        root, fixtures=REAL_FIXTURES, seed=seed, uk_countries=count, canada_destinations=count
+    )
+
+
+def read(root: Path, source: str) -> Parsed:
+    """Parse a source's index and every document it points to, served by directory lookup."""
+    catalogue = Catalogue(directory=root)
+    parser = uk_foreign_office if source == UK else canada_travel
+    spec = UK_FOREIGN_OFFICE if source == UK else CANADA_TRAVEL
+    index_doc = catalogue.lookup(source, spec.index_path)
+    assert index_doc is not None and index_doc.content_type == "application/json"
+    entries = parser.parse_index(index_doc.body, url=spec.index_path, fetched_at=FETCHED_AT)
+    documents = {}
+    for entry in entries:
+        assert entry.document_path is not None
+        doc = catalogue.lookup(source, entry.document_path)
+        assert doc is not None, entry.document_path
+        advisory = parser.parse_document(doc.body, url=entry.document_path, fetched_at=FETCHED_AT)
+        documents[advisory.country] = advisory
+    folder = (
+        root / source / ("api/content/foreign-travel-advice" if source == UK else "travel-voyage")
+    )
+    files = {p for p in folder.glob("*.json") if p.name != "index-updated.json"}
+    return Parsed({e.country: e for e in entries}, documents, files)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CatalogueSummary]:
+    root = tmp_path_factory.mktemp("small") / "catalogue"
+    return root, build(root, small=True)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CatalogueSummary]:
+    root = tmp_path_factory.mktemp("full") / "catalogue"
+    return root, build(root, small=False)
+
+
+def test_counts(small: tuple[Path, CatalogueSummary], full: tuple[Path, CatalogueSummary]) -> None:
+    assert small[1].countries == {US: 223, UK: SMALL, CA: SMALL}
+    assert small[1].documents == {US: 1, UK: SMALL + 1, CA: SMALL + 1}
+    assert full[1].countries == {US: 223, UK: 225, CA: 229}
+    assert full[1].documents == {US: 1, UK: 226, CA: 230}
+    assert "SYNTHETIC" in str(full[1])
+
+
+@pytest.mark.parametrize("size", ["small", "full"])
+@pytest.mark.parametrize("source", [UK, CA])
+def test_index_and_documents_agree(source: str, size: str, request: pytest.FixtureRequest) -> None:
+    root, summary = request.getfixturevalue(size)
+    parsed = read(root, source)
+    assert len(parsed.index) == len(parsed.documents) == summary.countries[source]
+    assert set(parsed.index) == set(parsed.documents)
+    # Every document on disk is listed in the index (and vice versa, above).
+    assert len(parsed.files) == len(parsed.index)
+    for country, entry in parsed.index.items():
+        advisory = parsed.documents[country]
+        assert advisory.source_updated_at == entry.published_at, country
+        if entry.level is not None:  # Canada's index states levels; GOV.UK's does not
+            assert advisory.level == entry.level, country
+            if advisory.level < Level.DO_NOT_TRAVEL:
+                assert (advisory.regional_level is not None) == entry.has_regional, country
+
+
+def test_uk_levels_are_spread(full: tuple[Path, CatalogueSummary]) -> None:
+    documents = read(full[0], UK).documents
+    levels = Counter(int(a.level) for a in documents.values())
+    assert set(levels) == {1, 3, 4}
+    assert levels[1] > levels[3] + levels[4]
+    assert sum(a.regional_level is not None for a in documents.values()) > 20
+    assert "GB" not in documents
+
+
+def test_canada_keeps_the_real_index_destinations_and_levels(
+    full: tuple[Path, CatalogueSummary],
+) -> None:
+    real = canada_travel.parse_index(
+        (REAL_FIXTURES / "canada/index_cta-cap_2015-11-30.json").read_bytes(),
+        url="real",
+        fetched_at=FETCHED_AT,
+    )
+    synthetic = read(full[0], CA).index
+    assert [e.country for e in real] == list(synthetic)
+    assert [(e.level, e.has_regional) for e in real] == [
+        (s.level, s.has_regional) for s in synthetic.values()
+    ]
+    # Times are new, whole minutes (so that friendly-date states them exactly).
+    assert all(s.published_at and s.published_at.second == 0 for s in synthetic.values())
+
+
+def test_small_catalogues_keep_every_level(small: tuple[Path, CatalogueSummary]) -> None:
+    assert {int(a.level) for a in read(small[0], CA).documents.values()} == {1, 2, 3, 4}
+    assert {int(a.level) for a in read(small[0], UK).documents.values()} == {1, 3, 4}
+
+
+def test_us_feed_is_the_real_capture_unmodified(small: tuple[Path, CatalogueSummary]) -> None:
+    catalogue = Catalogue(directory=small[0])
+    feed = catalogue.lookup(US, US_STATE_DEPT.index_path)
+    assert feed is not None
+    assert feed.body == (REAL_FIXTURES / "us_state_dept/TAsTWs_2026-10-07.xml").read_bytes()
+    assert len(us_state_dept.parse_file(feed.body, url="x", fetched_at=FETCHED_AT)) == 213
+
+
+def test_every_generated_document_is_labelled_synthetic(
+    small: tuple[Path, CatalogueSummary],
+) -> None:
+    generated = list(small[0].rglob("*.json"))
+    assert len(generated) == 2 * (SMALL + 1)
+    for path in generated:
+        document = json.loads(path.read_bytes())
+        assert next(iter(document)) == SYNTHETIC_KEY
+        assert document[SYNTHETIC_KEY].startswith(SYNTHETIC_NOTE), path
+
+
+def test_deterministic_for_a_seed(tmp_path: Path, small: tuple[Path, CatalogueSummary]) -> None:
+    def contents(root: Path) -> dict[Path, bytes]:
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    build(tmp_path / "again", small=True)
+    build(tmp_path / "other", small=True, seed=1)
+    assert contents(tmp_path / "again") == contents(small[0])
+    assert contents(tmp_path / "other") != contents(small[0])
+
+
+@pytest.mark.parametrize(("source", "new_level"), [(UK, Level.DO_NOT_TRAVEL), (CA, Level(1))])
+def test_set_level_changes_exactly_one_country(
+    tmp_path: Path, source: str, new_level: Level
+) -> None:
+    root = tmp_path / "catalogue"
+    build(root, small=True)
+    before = read(root, source)
+    # A country whose level differs from the new one.
+    country = next(c for c, a in sorted(before.documents.items()) if a.level != new_level)
+    at = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+    published = set_level(root, source, country, new_level, at=at)
+    assert published == at
+    after = read(root, source)
+
+    assert after.documents[country].level == new_level
+    assert after.documents[country].source_updated_at == at
+    assert after.index[country].published_at == at
+    changed_documents = [c for c in before.documents if before.documents[c] != after.documents[c]]
+    changed_entries = [c for c in before.index if before.index[c] != after.index[c]]
+    assert changed_documents == changed_entries == [country]
+    assert before.index[country].entry_hash != after.index[country].entry_hash
+    assert before.documents[country].content_hash != after.documents[country].content_hash
+    if source == CA:
+        assert after.index[country].level == new_level
+
+
+def test_set_level_never_goes_back_in_time(tmp_path: Path) -> None:
+    root = tmp_path / "catalogue"
+    build(root, small=True)
+    country, advisory = sorted(read(root, CA).documents.items())[0]
+    published = set_level(root, CA, country, 4, at=datetime(2000, 1, 1, tzinfo=UTC))
+    assert published > advisory.source_updated_at
+    assert read(root, CA).documents[country].source_updated_at == published
+
+
+def test_set_level_refusals(small: tuple[Path, CatalogueSummary]) -> None:
+    root = small[0]
+    country = sorted(read(root, UK).documents)[0]
+    with pytest.raises(ValueError, match="has no level 2"):
+        set_level(root, UK, country, Level.INCREASED_CAUTION)
+    with pytest.raises(ValueError, match="not 'us_state_dept'"):
+        set_level(root, US, "SA", 4)
+    with pytest.raises(KeyError, match="has no country 'ZZ'"):
+        set_level(root, CA, "ZZ", 4)
+
+
+def test_refuses_a_non_empty_root(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    with pytest.raises(FileExistsError, match="not empty"):
+        build(tmp_path, small=True)
+
+
+@pytest.mark.parametrize(
+    ("uk", "canada", "match"),
+    [(249, None, "between 1 and 248"), (0, None, "count 0 must be"),
+     (None, 230, "between 1 and 229")],
+)  # fmt: skip
+def test_bad_counts(tmp_path: Path, uk: int | None, canada: int | None, match: str) -> None:
+    root = tmp_path / "catalogue"
+    with pytest.raises(ValueError, match=match):
+        build_catalogue(root, fixtures=REAL_FIXTURES, uk_countries=uk, canada_destinations=canada)
+    assert not root.exists()  # nothing written
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    assert main([str(out), "--small", "--seed", "3", "--fixtures", str(REAL_FIXTURES)]) == 0
+    assert f"{UK}: {SMALL} countries" in capsys.readouterr().out
+    assert main([str(out), "--small", "--fixtures", str(REAL_FIXTURES)]) == 2
+    assert "not empty" in capsys.readouterr().err

@@ -1,0 +1,89 @@
+"""Pieces shared by the workflows (deterministic helpers only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import Priority, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.scrape import ScrapeActivities
+    from activities.types import CountryInput, CountryResult, CountryTask, FailureInfo, RetryConfig
+    from advisories.retry import FailureKind
+    from advisories.sources import SourceSpec
+
+#: Error types no retry can fix: the document or the request itself is wrong.
+NON_RETRYABLE_ERRORS = [
+    FailureKind.PARSE.value,
+    FailureKind.CONTRACT.value,
+    FailureKind.HTTP_4XX.value,
+]
+
+
+def activity_retry_policy(retry: RetryConfig, *, attempts_before: int = 0) -> RetryPolicy:
+    """The scrape activities' retry policy (the activity adds jitter per attempt)."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=retry.initial_seconds),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=retry.maximum_seconds),
+        maximum_attempts=max(1, retry.maximum_attempts - attempts_before),
+        non_retryable_error_types=NON_RETRYABLE_ERRORS,
+    )
+
+
+def failure_from_error(err: BaseException, *, attempts: int, now: str) -> FailureInfo:
+    """What a final activity (or child workflow) failure says, for the quarantine."""
+    cause: BaseException | None = err
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        details: dict[str, Any] = {}
+        if cause.details and isinstance(cause.details[0], dict):
+            details = cause.details[0]
+        return FailureInfo(
+            kind=str(details.get("kind") or _known_kind(cause.type)),
+            message=cause.message,
+            attempts=int(details.get("attempt") or attempts),
+            first_failure_at=now,
+            last_failure_at=str(details.get("failed_at") or now),
+            http_status=details.get("http_status"),
+            traceback=details.get("traceback"),
+        )
+    # Timeouts (a killed worker, a hung request) and anything else unexpected.
+    return FailureInfo(
+        kind=FailureKind.INTERNAL.value,
+        message=f"{type(cause).__name__}: {cause}",
+        attempts=attempts,
+        first_failure_at=now,
+        last_failure_at=now,
+    )
+
+
+def _known_kind(kind: str | None) -> str:
+    values = {k.value for k in FailureKind}
+    return kind if kind in values else FailureKind.INTERNAL.value
+
+
+async def scrape_one_country(
+    spec: SourceSpec, task: CountryTask, retry: RetryConfig, *, attempts_before: int
+) -> CountryResult:
+    """One country under the retry policy, waiting on durable timers for rate-limit budget.
+
+    Raises:
+        ActivityError: when the country finally fails.
+    """
+    while True:
+        result = await workflow.execute_activity_method(
+            ScrapeActivities.scrape_country,
+            CountryInput(source=spec.id, task=task, retry=retry, attempts_before=attempts_before),
+            task_queue=spec.priority.task_queue,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=activity_retry_policy(retry, attempts_before=attempts_before),
+            priority=Priority(priority_key=spec.priority.priority_key),
+        )
+        if result.deferred_seconds <= 0:
+            return result
+        await workflow.sleep(timedelta(seconds=result.deferred_seconds))
