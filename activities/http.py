@@ -65,11 +65,13 @@ class SourceHttpClient:
         url: str,
         *,
         take_budget: Callable[..., Awaitable[int | None]],
+        record: Callable[[int | None, int | None], Awaitable[None]],
     ) -> None:
         """Raise if the source's robots.txt disallows ``url`` for our User-Agent.
 
         The robots.txt is fetched at most once a day per source and worker
-        (taking rate-limit budget like any request). A 4xx answer allows
+        (taking rate-limit budget like any request; ``record`` gets the request id
+        and the HTTP status, None when no answer came). A 4xx answer allows
         everything; a 5xx or network failure is a retryable failure (RFC 9309
         says to assume a complete disallow while the file is unreachable).
         """
@@ -77,8 +79,13 @@ class SourceHttpClient:
             cached = self._robots.get(source)
             if cached is None or time.monotonic() - cached[0] > ROBOTS_TTL_SECONDS:
                 robots_url = self._settings.base_url(source) + "/robots.txt"
-                await take_budget(source, kind="robots", url=robots_url)
-                parser = await self._fetch_robots(source, robots_url)
+                request_id = await take_budget(source, kind="robots", url=robots_url)
+                try:
+                    parser, status = await self._fetch_robots(source, robots_url)
+                except FetchError as exc:
+                    await record(request_id, exc.status)
+                    raise
+                await record(request_id, status)
                 cached = (time.monotonic(), parser)
                 self._robots[source] = cached
         if not cached[1].can_fetch(self._settings.user_agent, url):
@@ -86,7 +93,7 @@ class SourceHttpClient:
 
     async def _fetch_robots(
         self, source: str, robots_url: str
-    ) -> urllib.robotparser.RobotFileParser:
+    ) -> tuple[urllib.robotparser.RobotFileParser, int]:
         parser = urllib.robotparser.RobotFileParser(robots_url)
         try:
             response = await self._client.get(robots_url)
@@ -104,7 +111,7 @@ class SourceHttpClient:
             parser.parse([])  # no robots.txt: everything is allowed
         else:
             parser.parse(response.text[:500_000].splitlines())
-        return parser
+        return parser, response.status_code
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""

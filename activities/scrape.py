@@ -139,7 +139,9 @@ class ScrapeActivities:
     async def _get(self, source: str, url: str, *, kind: str, conditional: bool) -> FetchResult:
         """One polite request: robots.txt, rate-limit budget, conditional GET."""
         if self._settings.robots_txt_enabled:
-            await self._http.check_robots(source, url, take_budget=self._budget)
+            await self._http.check_robots(
+                source, url, take_budget=self._budget, record=self._record_status
+            )
         grant = await self._budget(source, kind=kind, url=url)
         state = await self._documents.get(source, url) if conditional else None
         try:
@@ -163,6 +165,12 @@ class ScrapeActivities:
                 not_modified=result.not_modified,
             )
         return result
+
+    async def _record_status(self, request_id: int | None, status: int | None) -> None:
+        if request_id is not None:
+            await self._limiter.record_response(
+                request_id, status=status, bytes=None, not_modified=False
+            )
 
     async def _budget(self, source: str, *, kind: str, url: str) -> int | None:
         grant = await self._limiter.acquire(
@@ -243,8 +251,10 @@ class ScrapeActivities:
         forced = set(inp.countries or [])
         if result.not_modified:
             seen = await self._documents.touch_source(source, checked_at=result.fetched_at)
-            planned = await self._index.record(source, [], seen_at=result.fetched_at)
-            pending = await self._pending_documents(source)
+            pending = [
+                (p.country, p.document_path, p.entry_hash)
+                for p in await self._index.pending(source)
+            ]
         else:
             sha = await self._documents.save_raw(
                 source, result.url, result.body, fetched_at=result.fetched_at
@@ -297,11 +307,6 @@ class ScrapeActivities:
             requests_made=result.requests_made,
             tasks=tasks,
         )
-
-    async def _pending_documents(self, source: str) -> list[tuple[str, str, str]]:
-        """Countries left unfetched by earlier cycles (their index entry is unchanged)."""
-        rows = await self._index.record(source, [], seen_at=datetime.now(UTC))
-        return [(p.country, p.document_path, p.entry_hash) for p in rows]
 
     async def _plan_jobs(
         self, inp: IndexInput, pending: Sequence[tuple[str, str | None, str]]

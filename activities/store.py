@@ -412,6 +412,19 @@ class IndexStore:
             )
         return [PlannedCountry(r["country"], r["document_path"], r["entry_hash"]) for r in rows]
 
+    async def pending(self, source: str) -> list[PlannedCountry]:
+        """Every country whose current document has not been stored yet (any cycle)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT country, document_path, entry_hash FROM index_entries
+            WHERE source = $1 AND document_path IS NOT NULL
+              AND stored_hash IS DISTINCT FROM entry_hash
+            ORDER BY country
+            """,
+            source,
+        )
+        return [PlannedCountry(r["country"], r["document_path"], r["entry_hash"]) for r in rows]
+
     async def mark_stored(self, source: str, countries: dict[str, str]) -> None:
         """Record that these countries' documents (``country → entry_hash``) were stored."""
         await self._pool.executemany(

@@ -30,6 +30,7 @@ from advisories.models import Advisory
 from advisories.parsers import parser_for
 from advisories.settings import Settings, get_settings, redact_url
 from advisories.sources import SourceSpec, get_source, source_ids
+from starter.ratelimits_cli import register as register_rate_limits
 from starter.schedules import all_schedules, scrape_input, sync_schedules
 from worker.client import connect
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
@@ -46,6 +47,7 @@ app = typer.Typer(
 )
 schedules_app = typer.Typer(help="Temporal schedules of the project.", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
+register_rate_limits(app)
 
 # A table piped to a file or another program keeps its full width instead of 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)

@@ -956,6 +956,8 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         if self.demo:
             env["REPLAY_BASE_URL"] = REPLAY_BASE_URL
+            # The replay server is ours: no need to pace requests to it.
+            env.setdefault("RATE_LIMITS_ENABLED", "false")
         return env
 
     def expected(self) -> list[str]:
@@ -1140,14 +1142,27 @@ def _up(stack: Stack) -> None:
                 raise _fail("temporal", str(exc)) from None
             _ok("temporal", f"started in {took:.1f} s (pid {pid}, {stack.temporal_address})")
 
-    # 4. Replay server (demo)
+    # 4. Replay server (demo): a full-size catalogue generated from the real
+    #    captures' structure (the US feed is the real one, unmodified).
     if stack.demo:
         if not stack.status("replay").running and _port_in_use(REPLAY_PORT):
             raise _fail("replay", f"port {REPLAY_PORT} is already in use on {LOOPBACK}")
+        catalogue = stack.state_dir / "catalogue"
+        if not catalogue.exists():
+            _run_step(stack, "catalogue", "catalogue", ["replay.synthetic", str(catalogue)])
+        else:
+            _skip("catalogue", f"using {_shown(catalogue)}")
         _start_python_service(
             stack,
             "replay",
-            ["replay", "--port", str(REPLAY_PORT)],
+            [
+                "replay",
+                "--port",
+                str(REPLAY_PORT),
+                "--directory",
+                str(catalogue),
+                "--no-manifest",
+            ],
             ready=lambda: _port_in_use(REPLAY_PORT),
             timeout=30,
         )
