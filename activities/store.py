@@ -232,7 +232,7 @@ class AdvisoryStore:
         """The current version of each advisory with its stored raw document (for reparse)."""
         return await self._pool.fetch(
             """
-            SELECT a.source, a.country, a.content_hash, d.url, d.body_gzip, d.fetched_at
+            SELECT a.source, a.country, d.sha256, d.url, d.body_gzip, d.fetched_at
             FROM advisories a
             JOIN advisory_versions v ON v.id = a.version_id
             JOIN documents d ON d.sha256 = v.document_sha256

@@ -568,7 +568,7 @@ def reparse(source: SourceOption = None) -> None:
             derived: list[Advisory] = []
             errors = 0
             for i, row in enumerate(rows, 1):
-                key = f"{row['url']}#{row['content_hash']}"
+                key = row["sha256"]
                 if key not in parsed:
                     try:
                         parsed[key] = parser_for(spec.id).parse_file(
