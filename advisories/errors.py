@@ -6,6 +6,11 @@ Activities turn these into ``ApplicationError(type=..., non_retryable=...)``.
 from __future__ import annotations
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class AdvisoryError(Exception):
     """Base class of every error this project raises on purpose."""
 
@@ -25,8 +30,9 @@ class ParseError(AdvisoryError):
     def __init__(self, source: str, url: str, reason: str) -> None:
         self.source = source
         self.url = url
-        self.reason = reason
-        super().__init__(f"{source}: cannot parse {url}: {reason}")
+        # One line, bounded: reasons often quote a library's multi-line message.
+        self.reason = _one_line(reason)
+        super().__init__(f"{source}: cannot parse {url}: {self.reason}")
 
 
 class ContractError(ParseError):

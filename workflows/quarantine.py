@@ -46,22 +46,50 @@ def quarantine_search_attributes(source: str, country: str, kind: str) -> TypedS
     )
 
 
+class BadPayload(ValueError):
+    """A signal payload that is not nothing, a string or ``{"note": "..."}``."""
+
+
+#: Longest note kept (a note is for people, not a place to store documents).
+MAX_NOTE = 2000
+
+
 def _note(payload: Any) -> str | None:
-    """A note from whatever a person sent: nothing, a string or ``{"note": ...}``."""
+    """The note of a signal: nothing, a string, or ``{"note": "..."}``.
+
+    Raises:
+        BadPayload: for anything else (numbers, lists, other keys, huge notes).
+    """
     if payload is None:
         return None
     if isinstance(payload, dict):
-        value = payload.get("note")
-        return None if value is None else str(value)
-    return str(payload)
+        if set(payload) - {"note"}:
+            raise BadPayload(f'unexpected keys {sorted(payload)}; send {{"note": "..."}}')
+        payload = payload.get("note")
+        if payload is None:
+            return None
+    if not isinstance(payload, str):
+        raise BadPayload(f"a note must be a string, got {type(payload).__name__}")
+    if len(payload) > MAX_NOTE:
+        raise BadPayload(f"note longer than {MAX_NOTE} characters")
+    return payload.strip() or None
 
 
 @workflow.defn
 class QuarantineWorkflow:
     """Holds one failed job until it is requeued successfully or resolved."""
 
-    def __init__(self) -> None:
-        self._state: QuarantineState | None = None
+    @workflow.init
+    def __init__(self, inp: QuarantineInput) -> None:
+        # The state exists before any signal handler can run.
+        self._state: QuarantineState = QuarantineState(
+            workflow_id=workflow.info().workflow_id,
+            source=inp.source,
+            country=inp.task.country,
+            job_key=inp.task.job_key,
+            status="open",
+            failure=inp.failure,
+        )
         self._requeues_wanted = 0
         self._resolve_note: str | None = None
         self._resolved = False
@@ -70,15 +98,7 @@ class QuarantineWorkflow:
     async def run(self, inp: QuarantineInput) -> QuarantineState:
         """Wait for signals; requeue or close."""
         info = workflow.info()
-        state = QuarantineState(
-            workflow_id=info.workflow_id,
-            source=inp.source,
-            country=inp.task.country,
-            job_key=inp.task.job_key,
-            status="open",
-            failure=inp.failure,
-        )
-        self._state = state
+        state = self._state
         self._log(f"quarantined: {inp.failure.kind}: {inp.failure.message}")
         await self._mirror()
         spec = get_source(inp.source)
@@ -125,30 +145,45 @@ class QuarantineWorkflow:
 
     @workflow.signal
     def requeue(self, payload: Any = None) -> None:
-        """Run the scrape again (an optional note is only logged)."""
-        if self._state is None or self._state.status in ("recovered", "resolved"):
+        """Run the scrape again (an optional note is only logged).
+
+        A malformed payload is ignored, and the refusal is kept in the history.
+        """
+        if self._state.status in ("recovered", "resolved"):
             return
-        note = _note(payload)
+        try:
+            note = _note(payload)
+        except BadPayload as exc:
+            self._log(f"ignored requeue: {exc}")
+            workflow.logger.warning("ignored requeue signal: %s", exc)
+            return
         self._log(f"requeue requested{': ' + note if note else ''}")
         self._requeues_wanted += 1
 
     @workflow.signal
     def resolve(self, payload: Any = None) -> None:
-        """Close the quarantine without running anything (a person fixed it or gave up)."""
-        self._resolve_note = _note(payload)
+        """Close the quarantine without running anything (a person fixed it or gave up).
+
+        A malformed payload is ignored, and the refusal is kept in the history.
+        """
+        try:
+            note = _note(payload)
+        except BadPayload as exc:
+            self._log(f"ignored resolve: {exc}")
+            workflow.logger.warning("ignored resolve signal: %s", exc)
+            return
+        self._resolve_note = note
         self._resolved = True
 
     @workflow.query
     def state(self) -> dict[str, Any]:
         """The current state, as mirrored in ``dead_letter_jobs``."""
-        return {} if self._state is None else asdict(self._state)
+        return asdict(self._state)
 
     def _log(self, line: str) -> None:
-        assert self._state is not None
         self._state.history.append(f"{workflow.now().isoformat()} {line}")
 
     async def _mirror(self) -> None:
-        assert self._state is not None
         await workflow.execute_activity_method(
             QuarantineActivities.mirror_quarantine,
             self._state,
