@@ -377,6 +377,37 @@ def _build_canada(
     return len(keys)
 
 
+def canada_from_real_index(root: Path, index_file: Path, *, fixtures: Path | None = None) -> int:
+    """Serve a REAL Canada index capture, with SYNTHETIC per-country documents to match.
+
+    The index is copied byte for byte (so its entries, dates and update notes
+    are the real ones); each destination gets a per-country document generated
+    from the real template and that entry, so a crawl can follow the index.
+    Used to replay the real 2015 captures in order. Existing per-country
+    documents are rewritten only when their content differs, keeping their
+    validators stable otherwise.
+
+    Returns:
+        The number of destinations.
+    """
+    fixtures = fixtures if fixtures is not None else default_fixtures_root()
+    out = root / CANADA_TRAVEL.id
+    index: dict[str, Any] = json.loads(index_file.read_bytes())
+    template_text = (fixtures / CANADA_TEMPLATE).read_text(encoding="utf-8")
+    for key, entry in index["data"].items():
+        path = out / canada_travel.document_path(key).lstrip("/")
+        document = _canada_document(template_text, entry)
+        text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            _write_json(path, document)
+    target = out / CANADA_INDEX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    shutil.copyfile(index_file, temporary)
+    temporary.replace(target)
+    return len(index["data"])
+
+
 def _canada_publish(entry: dict[str, Any], published: datetime, *, note: str) -> None:
     """Set an index entry's publication time (all three forms) and update notes."""
     eastern = published.astimezone(canada_travel.EASTERN)
