@@ -8,13 +8,13 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVSTACK := $(PY) -m starter.devstack
-TARGETS := help venv up demo down status restart logs lint typecheck test clean
+TARGETS := help venv up demo down status restart logs lint typecheck test bench chaos clean
 
 .DEFAULT_GOAL := help
 .PHONY: $(TARGETS)
 
 help:
-	@echo "make venv | up | demo | down | status | restart | logs [SERVICE] | lint | typecheck | test | clean"
+	@echo "make venv | up | demo | down | status | restart | logs [SERVICE] | lint | typecheck | test | bench | chaos | clean"
 
 venv: $(STAMP)
 
@@ -62,6 +62,13 @@ typecheck: venv
 
 test: lint typecheck
 	$(PY) -m pytest -q
+
+# Benchmarks and the chaos run print tables and write JSON under .state/ (full size; takes minutes).
+bench: venv
+	$(PY) -m bench --out .state/bench.json
+
+chaos: venv
+	$(PY) -m chaos --out .state/chaos.json
 
 clean: venv
 	$(DEVSTACK) clean

@@ -21,6 +21,7 @@ import httpx
 from advisories.errors import FetchError
 from advisories.settings import Settings
 from advisories.sources import get_source
+from worker.telemetry import TracedTransport
 
 _MAX_REDIRECTS = 5
 #: How long a robots.txt answer is trusted.
@@ -54,7 +55,9 @@ class SourceHttpClient:
             timeout=httpx.Timeout(settings.http_timeout_seconds),
             headers={"User-Agent": settings.http_user_agent},
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=TracedTransport(
+                settings, limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
+            ),
         )
         self._robots: dict[str, tuple[float, urllib.robotparser.RobotFileParser]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}

@@ -31,6 +31,7 @@ from advisories.ratelimit import (
     validate_policy,
 )
 from advisories.sources import SOURCES, RateLimitPolicy, get_source
+from worker import telemetry
 
 __all__ = ["REQUEST_KINDS", "Grant", "RateLimitStore", "UsageRow"]
 
@@ -252,6 +253,8 @@ class RateLimitStore:
             grant = await self.try_acquire(
                 source, kind=kind, url=url, enabled_globally=enabled_globally
             )
+            if not grant.granted:
+                telemetry.RATE_LIMIT_WAIT_SECONDS.record(grant.wait_seconds, {"source": source})
             if grant.granted or loop.time() + grant.wait_seconds > deadline:
                 return grant
             await asyncio.sleep(grant.wait_seconds)

@@ -24,6 +24,7 @@ from advisories.changes import ChangeKind, LevelState, classify_change
 from advisories.models import Advisory
 from advisories.parsers.base import IndexEntry
 from advisories.sources import SOURCES
+from worker import telemetry
 
 #: A connection, whether borrowed from a pool or opened on its own.
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -35,7 +36,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
     """The one pool of a process; seeds the ``sources`` table from the registry."""
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, init=telemetry.traced_pool_init(_init_connection)
+    )
     assert pool is not None
     await ensure_sources(pool)
     return pool
@@ -97,12 +100,16 @@ class AdvisoryStore:
                 )
         seen = 0
         kinds: Counter[str] = Counter()
+        changed: Counter[tuple[str, str]] = Counter()
         async with conn.transaction():
             for adv in advisories:
                 seen += 1
                 kind = await self._store_one(conn, adv, fetched_at, document_sha256)
                 if kind is not None:
                     kinds[kind.value] += 1
+                    changed[adv.source, kind.value] += 1
+        for (source, kind_name), count in changed.items():
+            telemetry.CHANGES.add(count, {"source": source, "kind": kind_name})
         return StoreResult(seen=seen, versions_created=sum(kinds.values()), changes=dict(kinds))
 
     async def _store_one(
@@ -515,6 +522,7 @@ class JobStore:
             attempt,
             started_at,
         )
+        telemetry.JOBS.add(1, {"source": source, "kind": kind, "status": "started"})
         return int(job_id)
 
     async def finish(
@@ -531,7 +539,7 @@ class JobStore:
         traceback: str | None = None,
     ) -> None:
         """Record how a job ended (or that it will be retried)."""
-        await self._pool.execute(
+        row = await self._pool.fetchrow(
             """
             UPDATE scrape_jobs SET
                 status = $2, finished_at = now(),
@@ -540,6 +548,7 @@ class JobStore:
                 items_seen = $5, versions_created = versions_created + $6,
                 peak_rss_mb = greatest(peak_rss_mb, $7), error = $8, traceback = $9
             WHERE job_key = $1
+            RETURNING source, kind
             """,
             job_key,
             status,
@@ -551,14 +560,19 @@ class JobStore:
             error,
             traceback,
         )
+        if row is not None:
+            telemetry.JOBS.add(1, {"source": row["source"], "kind": row["kind"], "status": status})
 
     async def set_status(self, job_keys: Sequence[str], status: str) -> None:
         """Move jobs to ``status`` without touching their measurements."""
-        await self._pool.execute(
-            "UPDATE scrape_jobs SET status = $2 WHERE job_key = ANY($1::text[])",
+        rows = await self._pool.fetch(
+            "UPDATE scrape_jobs SET status = $2 WHERE job_key = ANY($1::text[])"
+            " RETURNING source, kind",
             list(job_keys),
             status,
         )
+        for row in rows:
+            telemetry.JOBS.add(1, {"source": row["source"], "kind": row["kind"], "status": status})
 
     async def recent(
         self,
@@ -593,7 +607,7 @@ class DeadLetterStore:
 
     async def upsert(self, row: dict[str, Any]) -> None:
         """Insert or update the mirror of one quarantine workflow."""
-        await self._pool.execute(
+        inserted = await self._pool.fetchval(
             """
             INSERT INTO dead_letter_jobs
                 (workflow_id, source, country, job_key, failure_kind, message, traceback,
@@ -606,6 +620,7 @@ class DeadLetterStore:
                 http_status = EXCLUDED.http_status, last_failure_at = EXCLUDED.last_failure_at,
                 requeue_count = EXCLUDED.requeue_count, status = EXCLUDED.status,
                 note = EXCLUDED.note, updated_at = now()
+            RETURNING xmax = 0
             """,
             row["workflow_id"],
             row["source"],
@@ -622,6 +637,8 @@ class DeadLetterStore:
             row["status"],
             row["note"],
         )
+        if inserted:
+            telemetry.DEAD_LETTERS.add(1, {"source": row["source"], "kind": row["failure_kind"]})
 
     async def list(
         self,

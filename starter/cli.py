@@ -33,6 +33,7 @@ from advisories.sources import SourceSpec, get_source, source_ids
 from starter.ratelimits_cli import register as register_rate_limits
 from starter.schedules import all_schedules, scrape_input, sync_schedules
 from worker.client import connect
+from worker.telemetry import setup_tracing, shutdown_tracing
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
 from workflows.maintenance import ProcessDeadLettersInput, ProcessDeadLettersResult
 
@@ -733,6 +734,7 @@ def show_config() -> None:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of ``python -m starter`` and the console script."""
     code = 0
+    provider = setup_tracing(service_name="advisory-starter", export_timeout_seconds=2.0)
     try:
         app(args=argv, standalone_mode=False)
     except CliError as exc:
@@ -755,6 +757,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         # Anything unexpected: one line, not a traceback.
         err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
         code = 1
+    shutdown_tracing(provider)
     sys.stdout.flush()
     sys.stderr.flush()
     # temporalio can crash during interpreter finalisation (sdk-python #300).

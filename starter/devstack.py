@@ -954,6 +954,8 @@ class Stack:
         env["DATABASE_URL"] = self.database_url
         env["TEMPORAL_ADDRESS"] = self.temporal_address
         env["PYTHONUNBUFFERED"] = "1"
+        # The worker's Prometheus endpoint (Temporal SDK metrics and the project's own).
+        env.setdefault("METRICS_BIND_ADDRESS", f"{LOOPBACK}:9464")
         if self.demo:
             env["REPLAY_BASE_URL"] = REPLAY_BASE_URL
             # The replay server is ours: no need to pace requests to it.

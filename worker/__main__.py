@@ -11,6 +11,7 @@ import sys
 from advisories.queues import ALL_QUEUES
 from advisories.settings import get_settings
 from worker.main import run
+from worker.telemetry import setup_tracing, shutdown_tracing
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
@@ -39,11 +40,14 @@ async def _main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("worker").info("configuration: %s", settings.safe_summary())
+    provider = setup_tracing(service_name="advisory-worker")
     try:
         await run(settings, queues=args.queues)
     except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        shutdown_tracing(provider)
     return 0
 
 

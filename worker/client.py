@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from temporalio.client import Client, Interceptor
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from advisories.settings import Settings
+from worker.telemetry import client_interceptors
 
 
-async def connect(settings: Settings, *, interceptors: list[Interceptor] | None = None) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    interceptors: list[Interceptor] | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
     """A client for the configured address and namespace (TLS / API key if set).
+
+    Args:
+        settings: Address, namespace, TLS and API key.
+        interceptors: Client interceptors; default: tracing when it is set up
+            (``worker.telemetry.client_interceptors``).
+        runtime: The process's Temporal runtime (metrics endpoint); default: the SDK's.
 
     Raises:
         RuntimeError: with a one-line reason when the server cannot be reached.
@@ -29,7 +42,8 @@ async def connect(settings: Settings, *, interceptors: list[Interceptor] | None 
             namespace=settings.temporal_namespace,
             tls=tls,
             api_key=api_key,
-            interceptors=interceptors or [],
+            interceptors=client_interceptors() if interceptors is None else interceptors,
+            runtime=runtime,
         )
     except RuntimeError as exc:
         raise RuntimeError(

@@ -22,6 +22,7 @@ from activities.store import create_pool
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from worker.client import connect
+from worker.telemetry import metrics_bind_address, runtime_with_prometheus
 from workflows import ALL_WORKFLOWS
 
 log = logging.getLogger("worker")
@@ -90,9 +91,11 @@ async def run(settings: Settings, *, queues: Sequence[str]) -> None:
     )
     http = SourceHttpClient(settings)
     try:
+        runtime = runtime_with_prometheus(metrics_bind_address())
         activities = await build_activities(settings=settings, pool=pool, http=http)
         workers = [
-            build_worker(await connect(settings), queue, activities, settings) for queue in queues
+            build_worker(await connect(settings, runtime=runtime), queue, activities, settings)
+            for queue in queues
         ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
