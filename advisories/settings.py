@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from advisories.models import RetryConfig
@@ -163,6 +163,14 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def config_errors(exc: ValidationError) -> str:
+    """A pydantic validation error as one line: ``FIELD: message; FIELD: message``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
 
 
 @lru_cache(maxsize=1)

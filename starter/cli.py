@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
@@ -28,9 +29,11 @@ from activities.types import ScrapeSourceResult
 from advisories.errors import ParseError, UnknownSourceError
 from advisories.models import Advisory
 from advisories.parsers import parser_for
-from advisories.settings import Settings, get_settings, redact_url
+from advisories.settings import Settings, config_errors, get_settings, redact_url
 from advisories.sources import SourceSpec, get_source, source_ids
+from starter.monitoring_cli import register as register_monitoring
 from starter.ratelimits_cli import register as register_rate_limits
+from starter.reports_cli import register as register_reports
 from starter.schedules import all_schedules, scrape_input, sync_schedules
 from worker.client import connect
 from worker.telemetry import setup_tracing, shutdown_tracing
@@ -49,6 +52,8 @@ app = typer.Typer(
 schedules_app = typer.Typer(help="Temporal schedules of the project.", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
 register_rate_limits(app)
+register_monitoring(app)
+register_reports(app)
 
 # A table piped to a file or another program keeps its full width instead of 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -745,6 +750,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         code = 130
+    except ValidationError as exc:
+        err.print(
+            f"error: invalid configuration: {config_errors(exc)}", markup=False, highlight=False
+        )
+        code = 2
     except typer.TyperException as exc:
         # Usage errors (bad option, missing argument): the parser's own message.
         show = getattr(exc, "show", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -18,15 +19,27 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from activities.cleanup import CleanupInput
+from activities.reports import ReportInput
 from activities.types import ScrapeSourceInput
-from advisories.queues import MAINTENANCE
+from advisories.queues import MAINTENANCE, MONITORING, REPORTING
 from advisories.schedule_spec import Timing, parse_timing
 from advisories.settings import Settings
 from advisories.sources import SOURCES, SourceSpec
-from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
+from workflows import (
+    CleanupWorkflow,
+    DeadLetterProcessingWorkflow,
+    HealthWorkflow,
+    ReportWorkflow,
+    ScrapeSourceWorkflow,
+)
 from workflows.maintenance import ProcessDeadLettersInput
+from workflows.monitoring import HealthInput
 
 PROCESS_DLQ_SCHEDULE = "process-dlq"
+HEALTH_SCHEDULE = "health"
+REPORT_SCHEDULE = "report"
+CLEANUP_SCHEDULE = "cleanup"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +96,54 @@ def scrape_schedule(spec: SourceSpec, settings: Settings) -> Schedule:
     )
 
 
-def process_dlq_schedule(settings: Settings) -> Schedule:
-    """Hourly automatic requeue of recoverable dead letters."""
+def _periodic(
+    schedule_id: str,
+    workflow: Any,
+    arg: object,
+    *,
+    queue: str,
+    every: timedelta,
+    settings: Settings,
+) -> Schedule:
+    """A schedule starting ``workflow(arg)`` on ``queue`` every ``every`` (or the override)."""
     return Schedule(
-        action=ScheduleActionStartWorkflow(
-            DeadLetterProcessingWorkflow.run,
-            ProcessDeadLettersInput(),
-            id=PROCESS_DLQ_SCHEDULE,
-            task_queue=MAINTENANCE,
-        ),
-        spec=_spec(_timing(PROCESS_DLQ_SCHEDULE, timedelta(hours=1), settings), settings),
+        action=ScheduleActionStartWorkflow(workflow, arg, id=schedule_id, task_queue=queue),
+        spec=_spec(_timing(schedule_id, every, settings), settings),
         policy=_policy(settings),
     )
 
 
 def all_schedules(settings: Settings) -> dict[str, Schedule]:
-    """Every schedule the project owns, by id."""
+    """Every schedule the project owns, by id: scrapes, health, dead letters, report, cleanup."""
     schedules = {spec.schedule_id: scrape_schedule(spec, settings) for spec in SOURCES.values()}
-    schedules[PROCESS_DLQ_SCHEDULE] = process_dlq_schedule(settings)
+    periodic: list[tuple[str, Any, object, str, timedelta]] = [
+        (HEALTH_SCHEDULE, HealthWorkflow.run, HealthInput(), MONITORING, timedelta(minutes=30)),
+        (
+            PROCESS_DLQ_SCHEDULE,
+            DeadLetterProcessingWorkflow.run,
+            ProcessDeadLettersInput(),
+            MAINTENANCE,
+            timedelta(hours=1),
+        ),
+        (
+            REPORT_SCHEDULE,
+            ReportWorkflow.run,
+            ReportInput(hours=6.0),
+            REPORTING,
+            timedelta(hours=6),
+        ),
+        (
+            CLEANUP_SCHEDULE,
+            CleanupWorkflow.run,
+            CleanupInput(days=30.0),
+            MAINTENANCE,
+            timedelta(days=1),
+        ),
+    ]
+    for schedule_id, workflow, arg, queue, every in periodic:
+        schedules[schedule_id] = _periodic(
+            schedule_id, workflow, arg, queue=queue, every=every, settings=settings
+        )
     return schedules
 
 

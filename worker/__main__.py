@@ -8,8 +8,11 @@ import logging
 import os
 import sys
 
+from pydantic import ValidationError
+
+from advisories.health import HealthSettings
 from advisories.queues import ALL_QUEUES
-from advisories.settings import get_settings
+from advisories.settings import config_errors, get_settings
 from worker.main import run
 from worker.telemetry import setup_tracing, shutdown_tracing
 
@@ -34,7 +37,12 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def _main(argv: list[str]) -> int:
     args = _parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+        health = HealthSettings()
+    except ValidationError as exc:
+        print(f"error: invalid configuration: {config_errors(exc)}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -42,7 +50,7 @@ async def _main(argv: list[str]) -> int:
     logging.getLogger("worker").info("configuration: %s", settings.safe_summary())
     provider = setup_tracing(service_name="advisory-worker")
     try:
-        await run(settings, queues=args.queues)
+        await run(settings, queues=args.queues, health=health)
     except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

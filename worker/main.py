@@ -14,11 +14,15 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.cleanup import CleanupActivities
+from activities.health import HealthActivities, WorkerHeartbeat
 from activities.http import SourceHttpClient
 from activities.quarantine import QuarantineActivities
 from activities.ratelimits import RateLimitStore
+from activities.reports import ReportActivities, temporal_backlog_probe
 from activities.scrape import ScrapeActivities
 from activities.store import create_pool
+from advisories.health import HealthSettings
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from worker.client import connect
@@ -34,6 +38,9 @@ class Activities:
 
     scrape: ScrapeActivities
     quarantine: QuarantineActivities
+    health: HealthActivities
+    reports: ReportActivities
+    cleanup: CleanupActivities
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity callable, for ``Worker(activities=...)``."""
@@ -45,18 +52,39 @@ class Activities:
             self.scrape.set_job_status,
             self.quarantine.mirror_quarantine,
             self.quarantine.recoverable_dead_letters,
+            self.health.collect_metrics,
+            self.health.run_health_checks,
+            self.health.queue_change_notifications,
+            self.health.deliver_webhooks,
+            self.reports.generate_report,
+            self.cleanup.cleanup,
         ]
 
 
 async def build_activities(
-    *, settings: Settings, pool: asyncpg.Pool, http: SourceHttpClient
+    *,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    http: SourceHttpClient,
+    client: Client | None = None,
+    health: HealthSettings | None = None,
 ) -> Activities:
-    """Construct the activity classes (and seed the rate-limit defaults)."""
+    """Construct the activity classes (and seed the rate-limit defaults).
+
+    ``client`` lets health checks and reports read Temporal's task-queue stats.
+    """
     limiter = RateLimitStore(pool)
     await limiter.ensure_defaults()
     return Activities(
         scrape=ScrapeActivities(settings=settings, pool=pool, http=http, limiter=limiter),
         quarantine=QuarantineActivities(pool),
+        health=HealthActivities(
+            pool=pool, client=client, settings=settings, health=health or HealthSettings()
+        ),
+        reports=ReportActivities(
+            pool, backlog=temporal_backlog_probe(client) if client is not None else None
+        ),
+        cleanup=CleanupActivities(pool),
     )
 
 
@@ -80,11 +108,13 @@ async def build_workers(
     queues: Sequence[str] = ALL_QUEUES,
 ) -> list[Worker]:
     """Workers for ``queues`` sharing one client (tests; the process uses one client each)."""
-    activities = await build_activities(settings=settings, pool=pool, http=http)
+    activities = await build_activities(settings=settings, pool=pool, http=http, client=client)
     return [build_worker(client, queue, activities, settings) for queue in queues]
 
 
-async def run(settings: Settings, *, queues: Sequence[str]) -> None:
+async def run(
+    settings: Settings, *, queues: Sequence[str], health: HealthSettings | None = None
+) -> None:
     """Run workers on ``queues`` until SIGINT/SIGTERM, then drain and close."""
     pool = await create_pool(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
@@ -92,7 +122,13 @@ async def run(settings: Settings, *, queues: Sequence[str]) -> None:
     http = SourceHttpClient(settings)
     try:
         runtime = runtime_with_prometheus(metrics_bind_address())
-        activities = await build_activities(settings=settings, pool=pool, http=http)
+        activities = await build_activities(
+            settings=settings,
+            pool=pool,
+            http=http,
+            client=await connect(settings, runtime=runtime),
+            health=health,
+        )
         workers = [
             build_worker(await connect(settings, runtime=runtime), queue, activities, settings)
             for queue in queues
@@ -103,11 +139,19 @@ async def run(settings: Settings, *, queues: Sequence[str]) -> None:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         log.info("worker polling %s on %s", ", ".join(queues), settings.temporal_address)
-        async with contextlib.AsyncExitStack() as stack:
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            await stop.wait()
-            log.info("shutting down: finishing running activities")
+        # Memory and liveness for `health` and `worker status`, every 30 s.
+        heartbeat = asyncio.create_task(WorkerHeartbeat(pool, queues=queues).run())
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in workers:
+                    await stack.enter_async_context(worker)
+                await stop.wait()
+                log.info("shutting down: finishing running activities")
+        finally:
+            # Records the clean stop: health sees this worker gone at once.
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
     finally:
         await http.aclose()
         await pool.close()

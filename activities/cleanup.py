@@ -1,0 +1,324 @@
+"""Cleanup of old operational data, in small batches, never touching current advisories.
+
+What goes once older than the retention (``days``, and never less than
+``MIN_RETENTION``):
+
+* ``scrape_jobs`` rows (except the job of an open dead letter, which
+  ``dead-letters`` and ``requeue`` still show);
+* ``source_requests`` rows, but never those the rate limiter still reads (the
+  last hour, or longer when a policy's look-back is longer);
+* ``health_checks`` rows, when that table exists;
+* ``reports``;
+* raw ``documents`` no current advisory needs.
+
+What stays, whatever its age: ``advisories`` (the current advisory of every
+country), every ``advisory_versions`` row (the history, with its level, title,
+summary and hash), ``changes``, ``index_entries``, ``dead_letter_jobs``, and
+these raw documents: the one of each current advisory (``advisories.version_id
+→ advisory_versions.document_sha256``), the one of the latest version of each
+source and country (the same one unless something is inconsistent), and the
+last good response of each URL (``source_documents.body_sha256``), which
+``reparse`` and debugging of the source's current format need.
+
+A raw document only older versions reference is deleted after those versions'
+``document_sha256`` is set to NULL, in the same transaction. The version keeps
+everything that was derived from the document; only the bytes go. The other
+choice, keeping every document any version references, would keep every raw
+body ever seen (every edition of the US feed is one), which is the growth a
+retention exists to stop.
+
+Every batch is its own short transaction, so a large table is never locked for
+long and other work (scrapes, the rate limiter) goes on in between.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ratelimits import RateLimitStore
+from advisories.ratelimit import lookback
+from advisories.sources import SOURCES, source_ids
+
+__all__ = [
+    "MIN_RETENTION",
+    "TABLES",
+    "Cleaner",
+    "CleanupActivities",
+    "CleanupInput",
+    "CleanupResult",
+    "Progress",
+]
+
+log = logging.getLogger(__name__)
+
+#: Nothing younger than this is ever deleted: running jobs keep their rows and
+#: the rate limiter its last hour of requests, whatever ``days`` says.
+MIN_RETENTION: Final = timedelta(hours=1)
+
+#: Tables cleaned, in order.
+TABLES: Final = ("scrape_jobs", "source_requests", "health_checks", "reports", "documents")
+
+#: ``(table, deleted so far, finished)`` after each batch.
+Progress = Callable[[str, int, bool], None]
+
+# Time column of each table deleted by age alone. Identifiers come from this
+# fixed map, never from input; values are always parameters.
+_TIME_COLUMN: Final = {
+    "scrape_jobs": "started_at",
+    "source_requests": "requested_at",
+    "health_checks": "checked_at",
+    "reports": "generated_at",
+}
+# Tables of later migrations than this module's first: looked up before use.
+_OPTIONAL: Final = frozenset({"health_checks"})
+# Rows that must survive although old.
+_KEEP: Final = {
+    "scrape_jobs": """
+        AND NOT EXISTS (SELECT 1 FROM dead_letter_jobs d
+                        WHERE d.job_key = t.job_key AND d.status IN ('open', 'requeued'))
+    """,
+}
+
+# Raw documents no current advisory needs (see the module docstring).
+_DOCUMENT_CANDIDATES: Final = """
+    FROM documents d
+    WHERE d.created_at < $1
+      AND NOT EXISTS (SELECT 1 FROM advisories a
+                      JOIN advisory_versions v ON v.id = a.version_id
+                      WHERE v.document_sha256 = d.sha256)
+      AND NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT ON (source, country) document_sha256
+                                     FROM advisory_versions
+                                     ORDER BY source, country, id DESC) latest
+                      WHERE latest.document_sha256 = d.sha256)
+      AND NOT EXISTS (SELECT 1 FROM source_documents s WHERE s.body_sha256 = d.sha256)
+"""
+
+
+@dataclass(frozen=True)
+class CleanupInput:
+    """Input of ``cleanup`` and of ``CleanupWorkflow``.
+
+    Attributes:
+        days: Retention: rows older than this many days go (at least ``MIN_RETENTION``
+            is always kept; 0 means "everything older than that").
+        dry_run: Count what would go; delete nothing.
+        batch_size: Rows deleted per transaction.
+    """
+
+    days: float = 30.0
+    dry_run: bool = False
+    batch_size: int = 2000
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    """What a cleanup deleted (or, dry run, would delete).
+
+    Attributes:
+        counts: Rows per table, every table of ``TABLES`` that exists.
+        versions_detached: ``advisory_versions`` rows whose reference to a
+            deleted raw document was cleared (the rows themselves stay).
+        cutoffs: Per table, the ISO 8601 instant before which rows went.
+        skipped: Tables not present in this database.
+        dry_run: Nothing was deleted.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    versions_detached: int = 0
+    cutoffs: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def validate(inp: CleanupInput) -> None:
+    """Raises ValueError for a negative retention or a batch size below 1."""
+    if inp.days < 0:
+        raise ValueError(f"days must be >= 0, got {inp.days:g}")
+    if inp.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {inp.batch_size}")
+
+
+def retention(days: float, *, minimum: timedelta = MIN_RETENTION) -> timedelta:
+    """How much recent data a cleanup of ``days`` keeps: ``days``, at least ``minimum``."""
+    return max(timedelta(days=days), minimum)
+
+
+class Cleaner:
+    """Deletes old rows of the operational tables in batches."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def run(self, inp: CleanupInput, *, progress: Progress | None = None) -> CleanupResult:
+        """Clean every table of ``TABLES`` that exists.
+
+        Raises:
+            ValueError: for an invalid input (nothing is deleted).
+        """
+        validate(inp)
+        report = progress or (lambda table, n, done: None)
+        now: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
+        keep = retention(inp.days)
+        # The rate limiter reads the requests of its look-back window.
+        request_keep = max(keep, await self._rate_limit_lookback())
+        counts: dict[str, int] = {}
+        cutoffs: dict[str, str] = {}
+        skipped: list[str] = []
+        detached = 0
+        for table in TABLES:
+            cutoff = now - (request_keep if table == "source_requests" else keep)
+            if table == "documents":
+                counts[table], detached = await self._documents(inp, cutoff, report)
+            else:
+                if table in _OPTIONAL and not await self._exists(table):
+                    skipped.append(table)
+                    continue
+                counts[table] = await self._by_age(table, _TIME_COLUMN[table], inp, cutoff, report)
+            cutoffs[table] = cutoff.isoformat()
+        log.info(
+            "cleanup%s: %s; %d versions detached from deleted documents",
+            " (dry run)" if inp.dry_run else "",
+            counts,
+            detached,
+        )
+        return CleanupResult(
+            counts=counts,
+            versions_detached=detached,
+            cutoffs=cutoffs,
+            skipped=skipped,
+            dry_run=inp.dry_run,
+        )
+
+    async def _rate_limit_lookback(self) -> timedelta:
+        store = RateLimitStore(self._pool)
+        longest = timedelta(0)
+        for source in source_ids():
+            try:
+                policy = await store.policy(source)
+            except LookupError:
+                policy = SOURCES[source].rate_limit
+            longest = max(longest, lookback(policy))
+        return longest
+
+    async def _exists(self, table: str) -> bool:
+        return bool(await self._pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
+
+    async def _by_age(
+        self, table: str, column: str, inp: CleanupInput, cutoff: datetime, report: Progress
+    ) -> int:
+        keep = _KEEP.get(table, "")
+        if inp.dry_run:
+            count = await self._pool.fetchval(
+                f"SELECT count(*) FROM {table} t WHERE t.{column} < $1 {keep}", cutoff
+            )
+            report(table, int(count), True)
+            return int(count)
+        total = 0
+        while True:
+            # ctid: the physical row, so one statement works for every table; the
+            # inner query walks the time index oldest first and stops at a batch.
+            status = await self._pool.execute(
+                f"""
+                DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                    SELECT t.ctid FROM {table} t WHERE t.{column} < $1 {keep}
+                    ORDER BY t.{column} LIMIT $2))
+                """,
+                cutoff,
+                inp.batch_size,
+            )
+            deleted = int(status.split()[-1])
+            total += deleted
+            done = deleted < inp.batch_size
+            report(table, total, done)
+            if done:
+                return total
+
+    async def _documents(
+        self, inp: CleanupInput, cutoff: datetime, report: Progress
+    ) -> tuple[int, int]:
+        """Delete unneeded raw documents; returns (documents deleted, versions detached)."""
+        if inp.dry_run:
+            count = await self._pool.fetchval(f"SELECT count(*) {_DOCUMENT_CANDIDATES}", cutoff)
+            detached = await self._pool.fetchval(
+                f"""
+                SELECT count(*) FROM advisory_versions
+                WHERE document_sha256 IN (SELECT d.sha256 {_DOCUMENT_CANDIDATES})
+                """,
+                cutoff,
+            )
+            report("documents", int(count), True)
+            return int(count), int(detached)
+        deleted = detached = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                # Lock the candidates first: from then on no scrape can make a new
+                # version reference them (its foreign-key check waits for us).
+                # SKIP LOCKED leaves documents a scrape is using right now.
+                locked = await conn.fetch(
+                    f"""
+                    SELECT d.sha256 {_DOCUMENT_CANDIDATES}
+                    ORDER BY d.created_at LIMIT $2
+                    FOR UPDATE OF d SKIP LOCKED
+                    """,
+                    cutoff,
+                    inp.batch_size,
+                )
+                candidates = [r["sha256"] for r in locked]
+                # Check again on a fresh snapshot: a version committed between this
+                # transaction's start and the lock now counts.
+                doomed = [
+                    r["sha256"]
+                    for r in await conn.fetch(
+                        f"""
+                        SELECT d.sha256 {_DOCUMENT_CANDIDATES}
+                          AND d.sha256 = ANY($2::text[])
+                        """,
+                        cutoff,
+                        candidates,
+                    )
+                ]
+                if doomed:
+                    status = await conn.execute(
+                        "UPDATE advisory_versions SET document_sha256 = NULL"
+                        " WHERE document_sha256 = ANY($1::text[])",
+                        doomed,
+                    )
+                    detached += int(status.split()[-1])
+                    status = await conn.execute(
+                        "DELETE FROM documents WHERE sha256 = ANY($1::text[])", doomed
+                    )
+                    deleted += int(status.split()[-1])
+            done = len(candidates) < inp.batch_size
+            report("documents", deleted, done)
+            if done:
+                return deleted, detached
+
+
+class CleanupActivities:
+    """Constructed once per worker."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._cleaner = Cleaner(pool)
+
+    @activity.defn
+    async def cleanup(self, inp: CleanupInput) -> CleanupResult:
+        """Delete old operational rows; heartbeats ``{table: deleted so far}`` per batch."""
+        try:
+            validate(inp)
+        except ValueError as exc:
+            raise ApplicationError(str(exc), type="InvalidInput", non_retryable=True) from exc
+        done: dict[str, int] = {}
+
+        def heartbeat(table: str, deleted: int, finished: bool) -> None:
+            done[table] = deleted
+            activity.heartbeat(dict(done))
+
+        return await self._cleaner.run(inp, progress=heartbeat)

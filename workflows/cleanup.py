@@ -1,0 +1,37 @@
+"""CleanupWorkflow: daily removal of old operational data (orchestration only, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.cleanup import CleanupActivities, CleanupInput, CleanupResult
+
+
+@workflow.defn
+class CleanupWorkflow:
+    """Delete job, request, health and report rows and raw documents past retention.
+
+    Task queue ``maintenance``. The activity deletes in small batches and
+    heartbeats after each; a retry after a lost worker simply goes on, since
+    deleting what is already gone deletes nothing.
+    """
+
+    @workflow.run
+    async def run(self, inp: CleanupInput) -> CleanupResult:
+        """Run the ``cleanup`` activity."""
+        return await workflow.execute_activity_method(
+            CleanupActivities.cleanup,
+            inp,
+            start_to_close_timeout=timedelta(hours=1),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=30),
+                maximum_interval=timedelta(minutes=5),
+                maximum_attempts=3,
+                non_retryable_error_types=["InvalidInput"],
+            ),
+        )
