@@ -30,7 +30,11 @@ class Settings(BaseSettings):
     (``TEMPORAL_ADDRESS``, ``DATABASE_URL``, ``SOURCE_BASE_URLS`` ...).
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # ``.state/demo.env`` is written by ``make demo`` (replay server, rate limits off) and
+    # removed by ``make down``; the environment itself always wins over both files.
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".state/demo.env"), extra="ignore", frozen=True
+    )
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
