@@ -55,4 +55,13 @@ class QuarantineActivities:
                 out.append(
                     DeadLetterRow(row["workflow_id"], source, row["country"], row["failure_kind"])
                 )
+        # Whatever their kind: a later cycle already did their job, the requeue only confirms it.
+        chosen = {row.workflow_id for row in out}
+        for row in await self._dead_letters.superseded(limit=query.limit):
+            if row["workflow_id"] not in chosen and len(out) < query.limit:
+                out.append(
+                    DeadLetterRow(
+                        row["workflow_id"], row["source"], row["country"], row["failure_kind"]
+                    )
+                )
         return out

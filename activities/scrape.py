@@ -59,6 +59,11 @@ from advisories.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: A batch activity heartbeats this often while it runs, whatever its countries are doing ...
+BATCH_HEARTBEAT_SECONDS = 5.0
+#: ... so the server can declare its worker lost after this long without one.
+BATCH_HEARTBEAT_TIMEOUT_SECONDS = 30.0
+
 
 class Grant(Protocol):
     """A rate-limit decision."""
@@ -413,7 +418,18 @@ class ScrapeActivities:
             activity.heartbeat(f"{done}/{total}")
             return outcome
 
-        outcomes = await asyncio.gather(*(one(t) for t in inp.tasks))
+        async def keep_beating() -> None:
+            # One slow country (rate-limit wait + HTTP timeout) must not look like a lost
+            # worker: beat on a clock, not only on progress.
+            while True:
+                await asyncio.sleep(BATCH_HEARTBEAT_SECONDS)
+                activity.heartbeat(f"{done}/{total}")
+
+        ticker = asyncio.create_task(keep_beating())
+        try:
+            outcomes = await asyncio.gather(*(one(t) for t in inp.tasks))
+        finally:
+            ticker.cancel()
         return BatchResult(list(outcomes))
 
     async def _batch_one(self, source: str, task: CountryTask) -> CountryOutcome:

@@ -115,6 +115,14 @@ class AdvisoryStore:
     async def _store_one(
         self, conn: Connection, adv: Advisory, fetched_at: datetime, document_sha256: str | None
     ) -> ChangeKind | None:
+        # The row lock below cannot serialise the first store of an advisory (there is no row
+        # yet): two activities storing it at once would both insert a version. Serialise on
+        # (source, country) for the rest of the transaction.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))",
+            adv.source,
+            adv.country,
+        )
         current = await conn.fetchrow(
             """
             SELECT content_hash, level, regional_level, withdrawn, version_id
@@ -433,9 +441,14 @@ class IndexStore:
         return [PlannedCountry(r["country"], r["document_path"], r["entry_hash"]) for r in rows]
 
     async def mark_stored(self, source: str, countries: dict[str, str]) -> None:
-        """Record that these countries' documents (``country → entry_hash``) were stored."""
+        """Record that these countries' documents (``country → entry_hash``) were stored.
+
+        Only where the index still says ``entry_hash``: a late task of an older cycle (a batch
+        retried after its worker was lost, a requeue) must not move ``stored_hash`` back.
+        """
         await self._pool.executemany(
-            "UPDATE index_entries SET stored_hash = $3 WHERE source = $1 AND country = $2",
+            "UPDATE index_entries SET stored_hash = $3"
+            " WHERE source = $1 AND country = $2 AND entry_hash = $3",
             [(source, country, entry_hash) for country, entry_hash in countries.items()],
         )
 
@@ -662,6 +675,36 @@ class DeadLetterStore:
             status,
             source,
             list(kinds) if kinds is not None else None,
+            limit,
+        )
+
+    async def superseded(self, *, limit: int = 500) -> Sequence[asyncpg.Record]:
+        """Open dead letters (any kind) whose job a later cycle did anyway.
+
+        A country whose current index entry was stored after the failure, or an index whose
+        source answered a later index fetch: requeueing them costs one conditional request
+        and closes them as recovered, instead of leaving them open for a person.
+        """
+        return await self._pool.fetch(
+            """
+            SELECT d.workflow_id, d.source, d.country, d.failure_kind
+            FROM dead_letter_jobs d
+            WHERE d.status = 'open' AND (
+                EXISTS (
+                    SELECT 1 FROM index_entries i
+                    JOIN advisories a ON a.source = i.source AND a.country = i.country
+                    WHERE i.source = d.source AND i.country = d.country
+                      AND i.stored_hash = i.entry_hash AND a.last_checked_at > d.last_failure_at
+                )
+                OR (d.country = '*' AND EXISTS (
+                    SELECT 1 FROM scrape_jobs j
+                    WHERE j.source = d.source AND j.kind = 'index' AND j.status = 'success'
+                      AND j.finished_at > d.last_failure_at
+                ))
+            )
+            ORDER BY d.first_failure_at, d.workflow_id
+            LIMIT $1
+            """,
             limit,
         )
 

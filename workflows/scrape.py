@@ -15,12 +15,13 @@ from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     WorkflowAlreadyStartedError,
 )
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.scrape import ScrapeActivities
+    from activities.scrape import BATCH_HEARTBEAT_TIMEOUT_SECONDS, ScrapeActivities
     from activities.types import (
         BatchInput,
         BatchResult,
@@ -164,18 +165,47 @@ class ScrapeSourceWorkflow:
 
         async def run_batch(batch: list[CountryTask]) -> BatchResult:
             async with limit:
-                return await workflow.execute_activity_method(
-                    ScrapeActivities.scrape_countries,
-                    BatchInput(source=spec.id, tasks=batch, concurrency=inp.batch_concurrency),
-                    task_queue=spec.priority.task_queue,
-                    start_to_close_timeout=timedelta(minutes=15),
-                    heartbeat_timeout=timedelta(minutes=2),
-                    # Only infrastructure failures (a killed worker) fail a batch.
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=2), maximum_attempts=5
-                    ),
-                    priority=Priority(priority_key=spec.priority.priority_key),
-                )
+                try:
+                    return await workflow.execute_activity_method(
+                        ScrapeActivities.scrape_countries,
+                        BatchInput(source=spec.id, tasks=batch, concurrency=inp.batch_concurrency),
+                        task_queue=spec.priority.task_queue,
+                        start_to_close_timeout=timedelta(minutes=15),
+                        # The activity heartbeats every few seconds while it runs, so a lost
+                        # worker is noticed within this, not minutes later.
+                        heartbeat_timeout=timedelta(seconds=BATCH_HEARTBEAT_TIMEOUT_SECONDS),
+                        # Only infrastructure failures (a lost worker, the database away) fail
+                        # a batch: give them minutes (2 s doubling to 60 s, ~5 min in all).
+                        retry_policy=RetryPolicy(
+                            initial_interval=timedelta(seconds=2),
+                            backoff_coefficient=2.0,
+                            maximum_interval=timedelta(seconds=60),
+                            maximum_attempts=10,
+                        ),
+                        priority=Priority(priority_key=spec.priority.priority_key),
+                    )
+                except ActivityError as err:
+                    if isinstance(err.cause, CancelledError):
+                        raise
+                    # Still failing: every country of the batch goes the per-country way
+                    # (retries, then quarantine) instead of failing the whole cycle and
+                    # leaving its jobs pending with nothing quarantined.
+                    now = workflow.now().isoformat()
+                    failure = failure_from_error(err, attempts=1, now=now)
+                    return BatchResult(
+                        [
+                            CountryOutcome(
+                                task.country,
+                                "failed",
+                                failure_kind=FailureKind.INTERNAL.value,
+                                message=f"batch failed: {failure.message}",
+                                traceback=failure.traceback,
+                                retryable=True,
+                                failed_at=now,
+                            )
+                            for task in batch
+                        ]
+                    )
 
         while pending:
             batches = [

@@ -1,0 +1,103 @@
+"""The replay catalogue of a run: built once, changed in waves, read back as the truth.
+
+A *wave* republishes every GOV.UK and Canada country with a new level
+(``replay.synthetic.set_level``) so that each fault lands on real work: new index entries,
+new documents to fetch, new versions to store. The US feed is the real capture and is never
+changed (its cycles after the first are a conditional index request answered 304). No wave
+brings back an earlier content: GOV.UK notes carry the publication minute, and Canada steps
+every destination one level further each wave (three waves at most), so a content hash seen
+twice in ``advisory_versions`` is always a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from advisories.parsers import parser_for
+from advisories.parsers.base import IndexEntry
+from advisories.sources import CANADA_TRAVEL, SOURCES, UK_FOREIGN_OFFICE, US_STATE_DEPT
+from replay._catalogue import Catalogue
+from replay.synthetic import CatalogueSummary, build_catalogue, set_level
+
+#: Levels GOV.UK can state (FCDO has no level 2).
+_UK_LEVELS = (1, 3, 4)
+#: Waves a catalogue can take without repeating a Canada level.
+MAX_WAVES = 3
+_BASE = "http://replay.invalid"
+
+
+def build(
+    root: Path, *, uk_countries: int | None, canada_destinations: int | None
+) -> CatalogueSummary:
+    """Write the SYNTHETIC catalogue (full size unless counts are given)."""
+    return build_catalogue(root, uk_countries=uk_countries, canada_destinations=canada_destinations)
+
+
+def index_entries(root: Path, source: str) -> list[IndexEntry]:
+    """The source's index as the project's own parser reads it."""
+    spec = SOURCES[source]
+    document = Catalogue(directory=root).lookup(source, spec.index_path)
+    if document is None:
+        raise FileNotFoundError(f"{root}: no index for {source}")
+    return parser_for(source).parse_index(
+        document.body, url=_BASE + spec.index_path, fetched_at=datetime.now(UTC)
+    )
+
+
+def documents_per_wave(root: Path) -> int:
+    """Per-country documents a wave makes the crawl fetch (GOV.UK + Canada)."""
+    return sum(
+        len([e for e in index_entries(root, s) if e.document_path is not None])
+        for s in (UK_FOREIGN_OFFICE.id, CANADA_TRAVEL.id)
+    )
+
+
+def publish_wave(root: Path, wave: int) -> int:
+    """Give every GOV.UK and Canada country a new level, published now; countries changed."""
+    if not 1 <= wave <= MAX_WAVES:
+        raise ValueError(f"wave must be 1..{MAX_WAVES}, got {wave}")
+    changed = 0
+    for position, entry in enumerate(index_entries(root, UK_FOREIGN_OFFICE.id)):
+        set_level(root, UK_FOREIGN_OFFICE.id, entry.country, _UK_LEVELS[(position + wave) % 3])
+        changed += 1
+    for entry in index_entries(root, CANADA_TRAVEL.id):
+        if entry.level is None:
+            raise ValueError(f"{CANADA_TRAVEL.id} {entry.country}: the index states no level")
+        # One level further each wave: within MAX_WAVES no destination returns to a level.
+        set_level(root, CANADA_TRAVEL.id, entry.country, int(entry.level) % 4 + 1)
+        changed += 1
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the store must hold for one source: country → content hash of the current advisory."""
+
+    source: str
+    hashes: dict[str, str]
+
+
+def expected(root: Path) -> dict[str, Expected]:
+    """Every source's current advisories, parsed from the catalogue with the project's parsers."""
+    catalogue = Catalogue(directory=root)
+    out: dict[str, Expected] = {}
+    now = datetime.now(UTC)
+    for source in (US_STATE_DEPT.id, UK_FOREIGN_OFFICE.id, CANADA_TRAVEL.id):
+        parser = parser_for(source)
+        hashes: dict[str, str] = {}
+        for entry in index_entries(root, source):
+            if entry.document_path is None:
+                if entry.advisory is not None:
+                    hashes[entry.country] = entry.advisory.content_hash
+                continue
+            document = catalogue.lookup(source, entry.document_path)
+            if document is None:
+                raise FileNotFoundError(f"{root}: {source} lists {entry.document_path}, absent")
+            advisory = parser.parse_document(
+                document.body, url=_BASE + entry.document_path, fetched_at=now
+            )
+            hashes[entry.country] = advisory.content_hash
+        out[source] = Expected(source, hashes)
+    return out
