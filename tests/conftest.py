@@ -6,6 +6,7 @@ writes gets a fresh, migrated database.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sys
 import uuid
@@ -21,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from advisories.search_attributes import SEARCH_ATTRIBUTES
 from advisories.settings import Settings
 from replay.server import ReplayServer
+from replay.synthetic import CatalogueSummary, build_catalogue
 from schema.migrate import migrate
 from starter import devstack
 from starter.schedules import all_schedules
@@ -122,6 +124,23 @@ def replay_server() -> Iterator[ReplayServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> CatalogueSummary:
+    """A small SYNTHETIC catalogue of all three sources (the US feed is the real one)."""
+    return build_catalogue(
+        tmp_path_factory.mktemp("catalogue") / "root", uk_countries=20, canada_destinations=20
+    )
+
+
+@pytest.fixture
+def served(catalogue: CatalogueSummary, tmp_path: Path) -> Iterator[tuple[ReplayServer, Path]]:
+    """A private copy of the catalogue behind its own replay server (tests may edit it)."""
+    root = tmp_path / "catalogue"
+    shutil.copytree(catalogue.root, root)
+    with ReplayServer(root, manifest=None, directory=root) as server:
+        yield server, root
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -15,13 +15,9 @@ from temporalio.worker import Worker
 
 from activities.health import HealthActivities, WorkerHeartbeat
 from activities.store import create_pool
-from activities.types import ScrapeSourceResult
 from advisories.health import HealthSettings
 from advisories.settings import Settings
-from advisories.sources import SOURCES, get_source
-from starter.schedules import scrape_input
 from tests.integration.helpers import REPO
-from workflows import ScrapeSourceWorkflow
 from workflows.monitoring import HealthWorkflow
 
 # The commands may not be registered in starter.cli yet: register them if missing.
@@ -95,19 +91,3 @@ async def health_worker(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await pool.close()
-
-
-async def crawl(client: Client, settings: Settings, tag: str) -> dict[str, ScrapeSourceResult]:
-    """One cycle of every source, at once (needs the project's workers running)."""
-
-    async def one(source: str) -> ScrapeSourceResult:
-        spec = get_source(source)
-        return await client.execute_workflow(
-            ScrapeSourceWorkflow.run,
-            scrape_input(spec, settings),
-            id=f"test-health-{tag}-{source}",
-            task_queue=spec.priority.task_queue,
-        )
-
-    results = await asyncio.gather(*(one(s) for s in SOURCES))
-    return {r.source: r for r in results}

@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -14,9 +15,13 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.http import SourceHttpClient
 from activities.store import create_pool
+from activities.types import ScrapeSourceResult
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
+from advisories.sources import SOURCES, get_source
+from starter.schedules import scrape_input
 from worker.main import build_workers
+from workflows import ScrapeSourceWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,6 +44,22 @@ async def running_worker(
     finally:
         await http.aclose()
         await pool.close()
+
+
+async def crawl(client: Client, settings: Settings, tag: str) -> dict[str, ScrapeSourceResult]:
+    """One cycle of every source, at once, as the schedules would start them."""
+
+    async def one(source: str) -> ScrapeSourceResult:
+        spec = get_source(source)
+        return await client.execute_workflow(
+            ScrapeSourceWorkflow.run,
+            scrape_input(spec, settings),
+            id=f"test-{tag}-{source}-{uuid.uuid4().hex[:8]}",
+            task_queue=spec.priority.task_queue,
+        )
+
+    results = await asyncio.gather(*(one(s) for s in SOURCES))
+    return {r.source: r for r in results}
 
 
 def run_cli(

@@ -11,12 +11,10 @@ import asyncio
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +28,16 @@ from advisories.settings import Settings
 from advisories.sources import UK_FOREIGN_OFFICE, US_STATE_DEPT
 from replay import FaultRule
 from replay.server import ReplayServer
-from replay.synthetic import UK_INDEX_FILE, CatalogueSummary, build_catalogue
+from replay.synthetic import UK_INDEX_FILE
 from starter.schedules import scrape_input
 from tests.conftest import free_port, make_settings
-from tests.integration.health_helpers import cli, crawl, health_settings, health_worker
-from tests.integration.helpers import REPO, running_worker
+from tests.integration.health_helpers import cli, health_settings, health_worker
+from tests.integration.helpers import REPO, crawl, running_worker
 from workflows import ALL_WORKFLOWS, ScrapeSourceWorkflow
 from workflows.monitoring import HealthInput, HealthSummary, HealthWorkflow
 
 pytestmark = pytest.mark.integration
 US_FEED = US_STATE_DEPT.index_path
-
-
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> CatalogueSummary:
-    return build_catalogue(
-        tmp_path_factory.mktemp("catalogue") / "root", uk_countries=20, canada_destinations=20
-    )
-
-
-@pytest.fixture
-def served(catalogue: CatalogueSummary, tmp_path: Path) -> Iterator[tuple[ReplayServer, Path]]:
-    """A private copy of the catalogue behind its own replay server."""
-    root = tmp_path / "catalogue"
-    shutil.copytree(catalogue.root, root)
-    with ReplayServer(root, manifest=None, directory=root) as server:
-        yield server, root
 
 
 def scrape_settings(database_url: str, server: ReplayServer) -> Settings:

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,53 +37,18 @@ from activities.reports import (
     temporal_backlog_probe,
 )
 from activities.store import DeadLetterStore, create_pool
-from activities.types import ScrapeSourceResult
 from advisories.settings import Settings
-from advisories.sources import SOURCES, get_source
+from advisories.sources import SOURCES
 from replay.server import ReplayServer
-from replay.synthetic import CatalogueSummary, build_catalogue, set_level
-from starter.schedules import scrape_input
+from replay.synthetic import set_level
 from tests.conftest import make_settings
-from tests.integration.helpers import run_cli, running_worker
-from workflows import ScrapeSourceWorkflow
+from tests.integration.helpers import crawl, run_cli, running_worker
 from workflows.cleanup import CleanupWorkflow
 from workflows.reporting import ReportWorkflow
 
 pytestmark = pytest.mark.integration
 
 EXPECTED_ADVISORIES = {"us_state_dept": 213, "uk_foreign_office": 20, "canada_travel": 20}
-
-
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> CatalogueSummary:
-    return build_catalogue(
-        tmp_path_factory.mktemp("catalogue") / "root", uk_countries=20, canada_destinations=20
-    )
-
-
-@pytest.fixture
-def served(catalogue: CatalogueSummary, tmp_path: Path) -> Iterator[tuple[ReplayServer, Path]]:
-    """A private copy of the catalogue behind its own replay server (tests edit it)."""
-    root = tmp_path / "catalogue"
-    shutil.copytree(catalogue.root, root)
-    with ReplayServer(root, manifest=None, directory=root) as server:
-        yield server, root
-
-
-async def crawl(client: Client, settings: Settings, tag: str) -> dict[str, ScrapeSourceResult]:
-    """One cycle of every source, at once, as the schedules would start them."""
-
-    async def one(source: str) -> ScrapeSourceResult:
-        spec = get_source(source)
-        return await client.execute_workflow(
-            ScrapeSourceWorkflow.run,
-            scrape_input(spec, settings),
-            id=f"test-{tag}-{source}-{uuid.uuid4().hex[:8]}",
-            task_queue=spec.priority.task_queue,
-        )
-
-    results = await asyncio.gather(*(one(s) for s in SOURCES))
-    return {r.source: r for r in results}
 
 
 async def crawled(

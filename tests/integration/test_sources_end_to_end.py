@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,51 +18,18 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.types import QuarantineState, ScrapeSourceResult
+from activities.types import QuarantineState
 from advisories.ratelimit import violations
-from advisories.settings import Settings
 from advisories.sources import SOURCES, RateLimitPolicy, get_source
 from replay import FaultRule
 from replay.server import ReplayServer
-from replay.synthetic import CatalogueSummary, build_catalogue, set_level
+from replay.synthetic import CatalogueSummary, set_level
 from starter.schedules import scrape_input
 from tests.conftest import make_settings
-from tests.integration.helpers import run_cli, running_worker, wait_for_workflow
+from tests.integration.helpers import crawl, run_cli, running_worker, wait_for_workflow
 from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> CatalogueSummary:
-    return build_catalogue(
-        tmp_path_factory.mktemp("catalogue") / "root", uk_countries=20, canada_destinations=20
-    )
-
-
-@pytest.fixture
-def served(catalogue: CatalogueSummary, tmp_path: Path) -> Iterator[tuple[ReplayServer, Path]]:
-    """A private copy of the catalogue behind its own replay server (tests edit it)."""
-    root = tmp_path / "catalogue"
-    shutil.copytree(catalogue.root, root)
-    with ReplayServer(root, manifest=None, directory=root) as server:
-        yield server, root
-
-
-async def crawl(client: Client, settings: Settings, tag: str) -> dict[str, ScrapeSourceResult]:
-    """One cycle of every source, at once, as the schedules would start them."""
-
-    async def one(source: str) -> ScrapeSourceResult:
-        spec = get_source(source)
-        return await client.execute_workflow(
-            ScrapeSourceWorkflow.run,
-            scrape_input(spec, settings),
-            id=f"test-{tag}-{source}",
-            task_queue=spec.priority.task_queue,
-        )
-
-    results = await asyncio.gather(*(one(s) for s in SOURCES))
-    return {r.source: r for r in results}
 
 
 async def counts(conn: asyncpg.Connection, sql: str) -> dict[str, int]:

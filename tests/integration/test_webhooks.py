@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -27,10 +26,10 @@ from activities.health import CheckInput, DeliverInput, HealthActivities
 from activities.store import create_pool
 from advisories.health import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from replay.server import ReplayServer
-from replay.synthetic import CatalogueSummary, build_catalogue, set_level
+from replay.synthetic import set_level
 from tests.conftest import make_settings
-from tests.integration.health_helpers import crawl, health_settings, health_worker
-from tests.integration.helpers import running_worker
+from tests.integration.health_helpers import health_settings, health_worker
+from tests.integration.helpers import crawl, running_worker
 from workflows.monitoring import HealthInput, HealthSummary, HealthWorkflow
 
 pytestmark = pytest.mark.integration
@@ -111,21 +110,6 @@ def receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> CatalogueSummary:
-    return build_catalogue(
-        tmp_path_factory.mktemp("catalogue") / "root", uk_countries=20, canada_destinations=20
-    )
-
-
-@pytest.fixture
-def served(catalogue: CatalogueSummary, tmp_path: Path) -> Iterator[tuple[ReplayServer, Path]]:
-    root = tmp_path / "catalogue"
-    shutil.copytree(catalogue.root, root)
-    with ReplayServer(root, manifest=None, directory=root) as server:
-        yield server, root
 
 
 def names() -> tuple[str, str]:
