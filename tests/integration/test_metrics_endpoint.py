@@ -199,8 +199,9 @@ async def test_cycles_count_jobs_changes_waits_and_dead_letters(
         )
         with pytest.raises(WorkflowFailureError):
             await run.cycle(settings)
-        # The quarantine's mirror is written by its own (abandoned) child workflow.
-        for _ in range(100):
+        # The quarantine's mirror is written by its own (abandoned) child workflow; on a
+        # loaded machine that can take a while (bounded: 60 s).
+        for _ in range(600):
             samples = await run.samples()
             if value(samples, "advisory_dead_letters_total") is not None:
                 break
