@@ -8,7 +8,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEVSTACK := $(PY) -m starter.devstack
-TARGETS := help venv up demo down status restart logs lint typecheck test bench chaos clean
+TARGETS := help venv up demo down status restart logs lint typecheck test smoke bench chaos clean
 
 .DEFAULT_GOAL := help
 .PHONY: $(TARGETS)
@@ -61,7 +61,11 @@ typecheck: venv
 	$(PY) -m mypy .
 
 test: lint typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not smoke"
+
+# The short bench and chaos runs (separate processes, a few minutes).
+smoke: venv
+	$(PY) -m pytest -q -m smoke
 
 # Benchmarks and the chaos run print tables and write JSON under .state/ (full size; takes minutes).
 bench: venv

@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.helpers import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 
 def _stray_bench_processes(root_prefix: str) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.helpers import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 TIMEOUT_SECONDS = 400
 
