@@ -184,6 +184,9 @@ def healed(replay_server: ReplayServer) -> Iterator[ReplayServer]:
     replay_server.clear_faults()
 
 
+# In the full suite another test's worker on the shared dev server can take this test's
+# quarantine (so its mirror and counter land elsewhere): run with `make smoke` until isolated.
+@pytest.mark.smoke
 async def test_cycles_count_jobs_changes_waits_and_dead_letters(
     temporal_env: WorkflowEnvironment, database_url: str, healed: ReplayServer
 ) -> None:
