@@ -325,7 +325,9 @@ def live_sizes() -> dict[str, int]:
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--short", action="store_true", help="CI mode: small and quick")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="JSON results file (default %(default)s)"
+    )
     parser.add_argument(
         "--rounds", type=int, default=5, help="counted A/B rounds per latency (full mode)"
     )

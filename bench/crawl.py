@@ -16,6 +16,11 @@ with limits off), heartbeats, retries and quarantine.
 
 Both arms start from a fresh database (dropped, created, migrated) and are checked afterwards:
 every country of the catalogue stored, no planned document left unstored.
+
+On a shared machine other people's work is the largest error of a wall-clock ratio. Each run
+first waits (bounded) for the rest of the machine to be quiet, records how busy it was during the
+run ("other load"), and every pair also gets a ratio of the CPU seconds of the whole stack
+(worker or bench, dev server, PostgreSQL, replay server), which such noise moves much less.
 """
 
 from __future__ import annotations
