@@ -5,10 +5,12 @@ Activities turn these into ``ApplicationError(type=..., non_retryable=...)``.
 
 from __future__ import annotations
 
+from typing import Final
 
-def _one_line(text: str, limit: int = 400) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+from advisories.text import one_line
+
+# Longest reason an error carries (on one line).
+_REASON_LIMIT: Final = 400
 
 
 class AdvisoryError(Exception):
@@ -31,7 +33,7 @@ class ParseError(AdvisoryError):
         self.source = source
         self.url = url
         # One line, bounded: reasons often quote a library's multi-line message.
-        self.reason = _one_line(reason)
+        self.reason = one_line(reason, limit=_REASON_LIMIT)
         super().__init__(f"{source}: cannot parse {url}: {self.reason}")
 
 

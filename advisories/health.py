@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from advisories.changes import ChangeKind
 from advisories.queues import ALL_QUEUES
 from advisories.schedule_spec import parse_timing
+from advisories.text import one_line
 
 __all__ = [
     "CHECKS",
@@ -88,6 +89,8 @@ NOTABLE_CHANGE_KINDS: Final[tuple[str, ...]] = tuple(k.value for k in ChangeKind
 FINISHED_STATUSES: Final = frozenset({"success", "failure", "dead_letter"})
 #: Statuses of an index fetch that did not get a usable index.
 FAILED_STATUSES: Final = frozenset({"failure", "dead_letter", "retry"})
+# Longest error message a check's detail quotes (on one line).
+_QUOTE_LIMIT: Final = 300
 
 
 # --------------------------------------------------------------------------- settings
@@ -652,7 +655,7 @@ def check_index_fetch(source: SourceMetrics) -> CheckResult:
     ok = status not in FAILED_STATUSES
     detail = f"latest index fetch: {status}"
     if not ok and source.last_index_error:
-        detail += f": {_one_line(source.last_index_error)}"
+        detail += f": {one_line(source.last_index_error, limit=_QUOTE_LIMIT)}"
     return CheckResult(CheckName.INDEX_FETCH, ok, detail=detail, source=source.source)
 
 
@@ -688,7 +691,7 @@ def check_index_canary(source: SourceMetrics, thresholds: Thresholds) -> CheckRe
             False,
             0,
             None,
-            f"index quarantined: {_one_line(source.index_contract_failure)}",
+            f"index quarantined: {one_line(source.index_contract_failure, limit=_QUOTE_LIMIT)}",
             source=subject,
         )
     latest, previous = source.index_count_latest, source.index_count_previous
@@ -737,7 +740,7 @@ def check_queue(queue: QueueMetrics, thresholds: Thresholds) -> list[CheckResult
                 False,
                 None,
                 1,
-                f"cannot describe the queue: {_one_line(queue.error)}",
+                f"cannot describe the queue: {one_line(queue.error, limit=_QUOTE_LIMIT)}",
                 queue=queue.queue,
             )
         ]
@@ -1091,8 +1094,3 @@ def _iso_or_none(value: Any) -> str | None:
     if value is None:
         return None
     return _iso(value) if isinstance(value, datetime) else str(value)
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -48,11 +48,10 @@ from bs4 import BeautifulSoup, Tag
 from advisories.countries import destination_from_name, from_alpha2
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
+from advisories.parsers._html import plain_text
 from advisories.parsers.base import IndexEntry
-
-# The HTML-to-text walk is shared with the US parser, which it was tuned on.
-from advisories.parsers.us_state_dept import _collapse, _text
 from advisories.sources import CANADA_TRAVEL
+from advisories.text import collapse
 
 SOURCE: Final = CANADA_TRAVEL.id
 #: Where travel.gc.ca publishes a destination's page (``<slug>`` appended).
@@ -179,7 +178,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
                 regional_level=None,
                 raw_level=_raw_level(raw, eng),
                 title=_title(raw, eng, raw["country-iso"]),
-                summary=_summary(_collapse(str(eng.get("advisory-text") or "")), eng),
+                summary=_summary(collapse(str(eng.get("advisory-text") or "")), eng),
                 url=_page_url(eng, raw["country-iso"]),
                 source_updated_at=entry.published_at,
             )
@@ -213,7 +212,7 @@ def _document(data: dict[str, Any], url: str) -> Advisory:
         if published is not None
         else _friendly_date(eng.get("friendly-date"), fail)
     )
-    advisory_text = _collapse(_text(soup, []))
+    advisory_text = collapse(plain_text(soup, []))
     return Advisory(
         source=SOURCE,
         country=country,
@@ -348,7 +347,7 @@ def _state(data: Mapping[str, Any], eng: Mapping[str, Any], fail: _Fail) -> Advi
     state = ADVISORY_STATES[value]
     text = eng.get("advisory-text")
     if isinstance(text, str) and text.strip():
-        if not _collapse(text).lower().startswith(state.phrase.lower()):
+        if not collapse(text).lower().startswith(state.phrase.lower()):
             raise fail(f"advisory-state {value} ({state.phrase!r}) but advisory-text {text!r}")
     return state
 
@@ -357,7 +356,7 @@ def _level_text(data: Mapping[str, Any], eng: Mapping[str, Any]) -> str:
     """The English level text as published, else the state's phrase."""
     text = eng.get("advisory-text")
     if isinstance(text, str) and text.strip():
-        return _collapse(text)
+        return collapse(text)
     return ADVISORY_STATES[data["advisory-state"]].phrase
 
 
@@ -408,7 +407,7 @@ def _friendly_date(value: object, fail: _Fail) -> datetime:
     The stated zone (EST/EDT) is used as printed; without one the time is
     read as Eastern.
     """
-    text = _collapse(value) if isinstance(value, str) else ""
+    text = collapse(value) if isinstance(value, str) else ""
     match = _FRIENDLY_DATE.fullmatch(text)
     if match is None or match[1].lower() not in _MONTHS:
         raise fail(f"has no date-published and a bad eng.friendly-date {value!r}")
@@ -437,12 +436,12 @@ def _regional_level(soup: BeautifulSoup, fail: _Fail) -> Level | None:
     for container in soup.find_all(class_="AdvisoryContainer"):
         if not isinstance(container, Tag):
             continue
-        headings = [_collapse(h.get_text(" ")) for h in container.find_all(_HEADINGS)]
+        headings = [collapse(h.get_text(" ")) for h in container.find_all(_HEADINGS)]
         classes = container.get_attribute_list("class")
         if _REGIONAL_CLASS not in classes and not any(_REGIONAL_HEADING.match(h) for h in headings):
             continue
         level = _strictest_phrase(headings) or _strictest_phrase(
-            _collapse(a.get_text(" ")) for a in container.find_all("a", title="Risk Levels")
+            collapse(a.get_text(" ")) for a in container.find_all("a", title="Risk Levels")
         )
         if level is None:
             raise fail(f"a regional advisory states no level: {headings!r}")
@@ -463,7 +462,7 @@ def _strictest_phrase(texts: Iterable[str]) -> Level | None:
 
 def _name(data: Mapping[str, Any], eng: Mapping[str, Any], code: str) -> str:
     name = eng.get("name") or data.get("country-eng")
-    return _collapse(name) if isinstance(name, str) and name.strip() else code
+    return collapse(name) if isinstance(name, str) and name.strip() else code
 
 
 def _title(data: Mapping[str, Any], eng: Mapping[str, Any], code: str) -> str:
@@ -476,7 +475,7 @@ def _summary(advisory_text: str, eng: Mapping[str, Any]) -> str:
     paragraphs = [advisory_text] if advisory_text else []
     updates = eng.get("recent-updates")
     if isinstance(updates, str) and updates.strip():
-        paragraphs.append(f"Latest update: {_collapse(updates)}")
+        paragraphs.append(f"Latest update: {collapse(updates)}")
     return "\n\n".join(paragraphs)
 
 

@@ -40,11 +40,10 @@ from bs4 import BeautifulSoup
 from advisories.countries import Destination, destination_from_name, destination_from_slug
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
+from advisories.parsers._html import plain_text
 from advisories.parsers.base import IndexEntry
-
-# The HTML-to-text walk is shared with the US parser, which it was tuned on.
-from advisories.parsers.us_state_dept import _collapse, _text
 from advisories.sources import UK_FOREIGN_OFFICE
+from advisories.text import collapse
 
 SOURCE: Final = UK_FOREIGN_OFFICE.id
 #: Where GOV.UK publishes the pages the API documents describe.
@@ -184,7 +183,7 @@ def _advisory(document: dict[str, Any], url: str) -> Advisory:
         level=level,
         regional_level=regional_level,
         raw_level=",".join(alert_status),
-        title=_collapse(title),
+        title=collapse(title),
         summary=_summary(details, withdrawn_notice if withdrawn else None),
         url=WEB_BASE + base_path,
         source_updated_at=_timestamp(document.get("public_updated_at"), "public_updated_at", fail),
@@ -331,7 +330,7 @@ def _summary(details: Mapping[str, Any], withdrawn_notice: dict[str, Any] | None
     if withdrawn_notice is not None:
         explanation = _html_text(withdrawn_notice.get("explanation"))
         paragraphs.append(f"Withdrawn: {explanation}" if explanation else "Withdrawn.")
-    change = _collapse(str(details.get("change_description") or ""))
+    change = collapse(str(details.get("change_description") or ""))
     if change:
         # Older notes start "Latest update: ..."; newer ones need the label.
         starts_labelled = change.lower().startswith(_LATEST_UPDATE.lower())
@@ -358,7 +357,7 @@ def _html_text(html: object) -> str:
     """Collapsed plain text of an HTML fragment (``""`` for anything else)."""
     if not isinstance(html, str) or not html.strip():
         return ""
-    return _collapse(_text(BeautifulSoup(html, "lxml"), []))
+    return collapse(plain_text(BeautifulSoup(html, "lxml"), []))
 
 
 def _object(value: object, field: str, fail: _Fail) -> dict[str, Any]:

@@ -32,8 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
-from bs4.element import PreformattedString
+from bs4 import BeautifulSoup
 from lxml import etree
 
 from advisories.countries import (
@@ -47,8 +46,10 @@ from advisories.countries import (
 )
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
+from advisories.parsers._html import plain_text
 from advisories.parsers.base import IndexEntry
 from advisories.sources import US_STATE_DEPT
+from advisories.text import collapse
 
 SOURCE: Final = US_STATE_DEPT.id
 
@@ -56,7 +57,6 @@ SOURCE: Final = US_STATE_DEPT.id
 # (West Bank / Gaza) in one-line fields; summaries get a blank line.
 PART_SEPARATOR: Final = " / "
 
-_WHITESPACE: Final = re.compile(r"\s+")
 # "Level 3: Reconsider Travel"; the phrase stops before a repeated " - Level ...".
 _LEVEL_TEXT: Final = re.compile(r"Level\s*([1-4])\s*[:\-–—]\s*([A-Za-z](?:[A-Za-z ]*[A-Za-z])?)")
 _TITLE_SEPARATOR: Final = re.compile(r"[\s\-–—:|]+$")
@@ -65,16 +65,6 @@ _AEM_LINK: Final = re.compile(r"/destination\.([A-Za-z]{2,3})\.html?$")
 _LEGACY_LINK: Final = re.compile(r"/traveladvisories/traveladvisories/([^/]+?)\.html?$")
 _DATE_ONLY: Final = re.compile(r"(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})")
 _MONTHS: Final = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-
-# Tags after which text belongs to a new line of thought; inline tags (b, a,
-# span) are joined without a space so "<b>Saudi Arabia</b>." stays one word.
-_BLOCK_TAGS: Final = frozenset({
-    "p", "li", "ul", "ol", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6",
-    "table", "tr", "td", "th", "dd", "dt", "blockquote",
-})  # fmt: skip
-# Blocks whose own text can state an area's level.
-_STATEMENT_TAGS: Final = frozenset({"p", "li", "div", "td", "h1", "h2", "h3", "h4", "h5", "h6"})
-_INVISIBLE_TAGS: Final = frozenset({"script", "style", "template", "head"})
 
 # An area statement starts a block: "Do Not Travel to the Yemen border due to
 # terrorism.", a heading "Do not travel to:" over a list, "Reconsider travel to
@@ -208,7 +198,7 @@ def _label(position: int, title: str) -> str:
 
 def _parse_item(element: etree._Element, position: int, url: str) -> _Item:
     raw_title = element.findtext("title")
-    title = _collapse(raw_title or "")
+    title = collapse(raw_title or "")
 
     def fail(reason: str) -> ParseError:
         return ParseError(SOURCE, url, f"{_label(position, title)}: {reason}")
@@ -224,7 +214,7 @@ def _parse_item(element: etree._Element, position: int, url: str) -> _Item:
     destination, is_aem = _destination(name, link, fail)
     soup = BeautifulSoup(element.findtext("description") or "", "lxml")
     blocks: list[str] = []
-    summary = _collapse(_text(soup, blocks))
+    summary = collapse(plain_text(soup, blocks))
     return _Item(
         position=position,
         title=title,
@@ -248,7 +238,7 @@ def _level_and_name(element: etree._Element, title: str, fail: _Fail) -> tuple[L
     """
     category = next(
         (
-            _collapse(c.text or "")
+            collapse(c.text or "")
             for c in element.iterfind("category")
             if c.get("domain") == "Threat-Level"
         ),
@@ -263,12 +253,12 @@ def _level_and_name(element: etree._Element, title: str, fail: _Fail) -> tuple[L
         raise fail("no advisory level in the title or the Threat-Level category")
     name = title[: title_match.start()] if title_match else title
     name = _TRAVEL_ADVISORY_SUFFIX.sub("", _TITLE_SEPARATOR.sub("", name))
-    return Level(int(match[1])), _collapse(match[0]), name.strip()
+    return Level(int(match[1])), collapse(match[0]), name.strip()
 
 
 def _published(text: str | None, fail: _Fail) -> datetime:
     """``pubDate`` as an aware UTC datetime; a date alone means midnight UTC."""
-    value = _collapse(text or "")
+    value = collapse(text or "")
     if not value:
         raise fail("no <pubDate>")
     date_only = _DATE_ONLY.fullmatch(value)
@@ -319,38 +309,6 @@ def _destination(name: str, link: str, fail: _Fail) -> tuple[Destination, bool]:
     return destination, aem is not None
 
 
-def _text(node: Tag, blocks: list[str]) -> str:
-    """The plain text of ``node``, with a space around every block element.
-
-    One walk over the tree (BeautifulSoup's ``find_all`` and ``get_text`` per
-    block made the whole feed three times slower). Inline elements are joined
-    as they are, so "<b>Saudi Arabia</b>." stays "Saudi Arabia.".
-
-    Args:
-        node: Where to start.
-        blocks: Receives the collapsed text of every statement block
-            (``p``, ``li``, headings ...), inner blocks before outer ones.
-    """
-    parts: list[str] = []
-    for child in node.children:
-        if isinstance(child, Tag):
-            if child.name in _INVISIBLE_TAGS:
-                continue
-            inner = _text(child, blocks)
-            if child.name in _BLOCK_TAGS:
-                parts.extend((" ", inner, " "))
-                if child.name in _STATEMENT_TAGS:
-                    blocks.append(_collapse(inner))
-            else:
-                parts.append(inner)
-        elif isinstance(child, NavigableString) and (
-            not isinstance(child, PreformattedString) or isinstance(child, CData)
-        ):
-            # Comments, doctypes and processing instructions are not text.
-            parts.append(child)
-    return "".join(parts)
-
-
 def _regional_level(blocks: list[str], level: Level) -> Level | None:
     """The strictest level the description gives to part of the country.
 
@@ -387,11 +345,11 @@ def _area_level(text: str) -> tuple[str, Level] | None:
     rest = statement[2]
     # A heading over a list ("Do not travel to:") names its places below.
     if rest.rstrip().endswith(":"):
-        return "", _STATEMENT_LEVELS[_collapse(statement[1]).lower()]
+        return "", _STATEMENT_LEVELS[collapse(statement[1]).lower()]
     if not _REASON.search(rest):
         return None
     place = _PLACE_END.split(rest, maxsplit=1)[0].strip()
-    return place, _STATEMENT_LEVELS[_collapse(statement[1]).lower()]
+    return place, _STATEMENT_LEVELS[collapse(statement[1]).lower()]
 
 
 def _one_per_country(items: list[_Item], url: str) -> list[Advisory]:
@@ -470,8 +428,3 @@ def _combine_parts(code: str, parts: list[_Item]) -> Advisory:
         url=base.url,
         source_updated_at=max(p.published for p in ordered),
     )
-
-
-def _collapse(text: str) -> str:
-    """Collapse runs of whitespace (including no-break spaces) to one space."""
-    return _WHITESPACE.sub(" ", text).strip()
