@@ -33,7 +33,7 @@ from advisories.ratelimit import (
 from advisories.sources import SOURCES, RateLimitPolicy, get_source
 from worker import telemetry
 
-__all__ = ["REQUEST_KINDS", "Grant", "RateLimitStore", "UsageRow"]
+__all__ = ["REQUEST_KINDS", "Grant", "RateLimitStore", "RequestRecord", "UsageRow"]
 
 #: What a request to a source fetches (``source_requests.kind``).
 REQUEST_KINDS = frozenset({"index", "document", "robots"})
@@ -58,6 +58,29 @@ class Grant:
     granted: bool
     wait_seconds: float
     request_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """A request made without asking for budget (rate limits off), recorded afterwards.
+
+    Attributes:
+        source: Source id.
+        kind: ``index``, ``document`` or ``robots``.
+        url: The URL requested.
+        at: ``time.monotonic()`` when it was sent.
+        status: HTTP status (None: no response).
+        bytes: Body size (None: no body).
+        not_modified: A 304 answer.
+    """
+
+    source: str
+    kind: str
+    url: str
+    at: float
+    status: int | None
+    bytes: int | None
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +297,34 @@ class RateLimitStore:
             status,
             bytes,
             not_modified,
+        )
+
+    async def record_requests(self, requests: Sequence[RequestRecord], *, now: float) -> None:
+        """Record requests made while rate limits were off globally, in one statement.
+
+        With limits off nothing has to be decided before a request, so workers keep the
+        ``source_requests`` rows of an activity and write them together (the requests-per-day
+        and usage figures still count every request). ``now`` is the ``time.monotonic()``
+        reading the ``at`` values are relative to: the rows get the database clock minus
+        their age, like granted requests.
+        """
+        if not requests:
+            return
+        await self._pool.execute(
+            """
+            INSERT INTO source_requests (source, requested_at, kind, url, status, bytes,
+                                         not_modified)
+            SELECT s, clock_timestamp() - make_interval(secs => a), k, u, st, b, nm
+            FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::integer[],
+                        $6::integer[], $7::boolean[]) AS t(s, a, k, u, st, b, nm)
+            """,
+            [r.source for r in requests],
+            [max(0.0, now - r.at) for r in requests],
+            [r.kind for r in requests],
+            [r.url for r in requests],
+            [r.status for r in requests],
+            [r.bytes for r in requests],
+            [r.not_modified for r in requests],
         )
 
     async def usage(self, source: str | None = None) -> list[UsageRow]:

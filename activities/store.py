@@ -34,10 +34,24 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: nothing to reset.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release, one more round trip per borrowed connection. The project never leaves
+    session state behind: its advisory locks are transaction-scoped, it opens no cursors
+    outside transactions, never LISTENs and never SETs a session variable.
+    """
+
+
 async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
     """The one pool of a process; seeds the ``sources`` table from the registry."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, init=telemetry.traced_pool_init(_init_connection)
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        init=telemetry.traced_pool_init(_init_connection),
+        reset=_keep_session,
     )
     assert pool is not None
     await ensure_sources(pool)
@@ -471,6 +485,27 @@ JOB_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class JobFinish:
+    """How one job ended, for :meth:`JobStore.finish_many`.
+
+    ``started`` / ``finished`` are ``time.monotonic()`` readings taken when the job really
+    started and ended (the jobs of a batch wait their turn; their rows are written together
+    at the end); None keeps the row's ``started_at`` / ends the job at the write.
+    """
+
+    job_key: str
+    status: str
+    http_status: int | None = None
+    requests_made: int = 0
+    items_seen: int = 0
+    versions_created: int = 0
+    error: str | None = None
+    traceback: str | None = None
+    started: float | None = None
+    finished: float | None = None
+
+
 class JobStore:
     """Rows of ``scrape_jobs``, keyed by an idempotency key."""
 
@@ -498,36 +533,38 @@ class JobStore:
         )
         return {r["job_key"]: int(r["id"]) for r in rows}
 
-    async def start(
+    async def start_many(
         self,
+        jobs: Sequence[tuple[str, str | None]],
         *,
-        job_key: str,
         source: str,
         kind: str,
-        country: str | None = None,
         workflow_id: str | None = None,
         run_id: str | None = None,
         activity_id: str | None = None,
         attempt: int = 1,
         started_at: datetime | None = None,
-    ) -> int:
-        """Mark a job started (creating its row on first sight); return its id."""
-        job_id = await self._pool.fetchval(
+    ) -> dict[str, int]:
+        """Mark ``(job_key, country)`` jobs started in one statement; return key → id."""
+        if not jobs:
+            return {}
+        rows = await self._pool.fetch(
             """
             INSERT INTO scrape_jobs
                 (job_key, source, country, kind, status, workflow_id, run_id, activity_id,
                  attempt, started_at)
-            VALUES ($1, $2, $3, $4, 'started', $5, $6, $7, $8, coalesce($9, now()))
+            SELECT k, $3, c, $4, 'started', $5, $6, $7, $8, coalesce($9, now())
+            FROM unnest($1::text[], $2::text[]) AS t(k, c)
             ON CONFLICT (job_key) DO UPDATE SET
                 status = 'started', attempt = EXCLUDED.attempt,
                 started_at = EXCLUDED.started_at,
                 run_id = EXCLUDED.run_id, activity_id = EXCLUDED.activity_id,
                 finished_at = NULL, error = NULL, traceback = NULL
-            RETURNING id
+            RETURNING job_key, id
             """,
-            job_key,
+            [k for k, _ in jobs],
+            [c for _, c in jobs],
             source,
-            country,
             kind,
             workflow_id,
             run_id,
@@ -535,8 +572,8 @@ class JobStore:
             attempt,
             started_at,
         )
-        telemetry.JOBS.add(1, {"source": source, "kind": kind, "status": "started"})
-        return int(job_id)
+        telemetry.JOBS.add(len(rows), {"source": source, "kind": kind, "status": "started"})
+        return {r["job_key"]: int(r["id"]) for r in rows}
 
     async def finish(
         self,
@@ -552,29 +589,70 @@ class JobStore:
         traceback: str | None = None,
     ) -> None:
         """Record how a job ended (or that it will be retried)."""
-        row = await self._pool.fetchrow(
-            """
-            UPDATE scrape_jobs SET
-                status = $2, finished_at = now(),
-                duration_ms = (extract(epoch FROM now() - started_at) * 1000)::integer,
-                http_status = coalesce($3, http_status), requests_made = requests_made + $4,
-                items_seen = $5, versions_created = versions_created + $6,
-                peak_rss_mb = greatest(peak_rss_mb, $7), error = $8, traceback = $9
-            WHERE job_key = $1
-            RETURNING source, kind
-            """,
-            job_key,
-            status,
-            http_status,
-            requests_made,
-            items_seen,
-            versions_created,
-            peak_rss_mb,
-            error,
-            traceback,
+        await self.finish_many(
+            [
+                JobFinish(
+                    job_key=job_key,
+                    status=status,
+                    http_status=http_status,
+                    requests_made=requests_made,
+                    items_seen=items_seen,
+                    versions_created=versions_created,
+                    error=error,
+                    traceback=traceback,
+                )
+            ],
+            peak_rss_mb=peak_rss_mb,
         )
-        if row is not None:
-            telemetry.JOBS.add(1, {"source": row["source"], "kind": row["kind"], "status": status})
+
+    async def finish_many(
+        self, jobs: Sequence[JobFinish], *, peak_rss_mb: float | None = None, now: float = 0.0
+    ) -> None:
+        """Record how several jobs ended, in one statement.
+
+        ``now`` is the ``time.monotonic()`` reading the jobs' ``started`` / ``finished``
+        readings are relative to; the times written are the database clock minus those
+        ages, so that every timestamp of ``scrape_jobs`` comes from one clock.
+        """
+        if not jobs:
+            return
+        rows = await self._pool.fetch(
+            """
+            UPDATE scrape_jobs j SET
+                status = u.status,
+                started_at = coalesce(now() - make_interval(secs => u.started_ago), j.started_at),
+                finished_at = now() - make_interval(secs => coalesce(u.finished_ago, 0)),
+                duration_ms = (extract(epoch FROM
+                    now() - make_interval(secs => coalesce(u.finished_ago, 0))
+                    - coalesce(now() - make_interval(secs => u.started_ago), j.started_at)
+                ) * 1000)::integer,
+                http_status = coalesce(u.http_status, j.http_status),
+                requests_made = j.requests_made + u.requests_made,
+                items_seen = u.items_seen, versions_created = j.versions_created + u.versions,
+                peak_rss_mb = greatest(j.peak_rss_mb, $10), error = u.error,
+                traceback = u.traceback
+            FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::integer[],
+                        $6::integer[], $7::text[], $8::text[], $9::float8[], $11::float8[])
+                AS u(job_key, status, http_status, requests_made, items_seen, versions, error,
+                     traceback, started_ago, finished_ago)
+            WHERE j.job_key = u.job_key
+            RETURNING j.source, j.kind, u.status
+            """,
+            [j.job_key for j in jobs],
+            [j.status for j in jobs],
+            [j.http_status for j in jobs],
+            [j.requests_made for j in jobs],
+            [j.items_seen for j in jobs],
+            [j.versions_created for j in jobs],
+            [j.error for j in jobs],
+            [j.traceback for j in jobs],
+            [None if j.started is None else max(0.0, now - j.started) for j in jobs],
+            peak_rss_mb,
+            [None if j.finished is None else max(0.0, now - j.finished) for j in jobs],
+        )
+        counts = Counter((r["source"], r["kind"], r["status"]) for r in rows)
+        for (source, kind, status), count in counts.items():
+            telemetry.JOBS.add(count, {"source": source, "kind": kind, "status": status})
 
     async def set_status(self, job_keys: Sequence[str], status: str) -> None:
         """Move jobs to ``status`` without touching their measurements."""

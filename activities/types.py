@@ -3,9 +3,10 @@
 Kept free of I/O imports so workflow code can import them through the sandbox.
 Raw documents never travel through workflow history; only ids, counts and
 short messages do.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: with string annotations the payload
+converter resolves every dataclass's type hints again for each value it converts.
+"""
 
 from dataclasses import dataclass, field
 

@@ -14,6 +14,7 @@ from advisories.health import HealthSettings
 from advisories.queues import ALL_QUEUES
 from advisories.settings import config_errors, get_settings
 from worker.main import run
+from worker.memory import tune_malloc
 from worker.telemetry import setup_tracing, shutdown_tracing
 
 
@@ -60,6 +61,7 @@ async def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # before the Temporal core and the parse thread start their threads
     code = asyncio.run(_main(sys.argv[1:]))
     # temporalio can crash during interpreter finalisation (sdk-python #300):
     # flush and leave without running it.

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from activities.ratelimits import Grant, RateLimitStore
+from activities.ratelimits import Grant, RateLimitStore, RequestRecord
 from activities.store import create_pool
 from advisories.errors import UnknownSourceError
 from advisories.ratelimit import Violations, effective_policy, violations
@@ -30,15 +29,6 @@ TIGHT: dict[str, object] = {
     "respectful_factor": 1.0,
     "enabled": True,
 }
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @pytest.fixture
@@ -236,3 +226,44 @@ async def test_bad_input_is_rejected_before_any_sql(
     await pool.execute("DELETE FROM rate_limits WHERE source = $1", US)
     with pytest.raises(LookupError, match="ensure_defaults"):
         await store.try_acquire(US, kind="index", url=URL)
+
+
+async def test_requests_recorded_afterwards_keep_their_age_and_count_in_usage(
+    store: RateLimitStore, pool: asyncpg.Pool
+) -> None:
+    now = time.monotonic()
+    await store.record_requests(
+        [
+            RequestRecord(US, "index", URL, now - 90.0, 200, 1234),
+            RequestRecord(US, "document", URL + "/a", now - 30.0, 304, 0, not_modified=True),
+            RequestRecord(US, "document", URL + "/b", now - 1.0, None, None),
+        ],
+        now=now,
+    )
+    await store.record_requests([], now=now)  # nothing to write: no statement, no error
+    rows = await recorded(pool)
+    assert [(r["kind"], r["status"], r["bytes"], r["not_modified"]) for r in rows] == [
+        ("index", 200, 1234, False),
+        ("document", 304, 0, True),
+        ("document", None, None, False),
+    ]
+    db_now = await pool.fetchval("SELECT clock_timestamp()")
+    ages = [(db_now - r["requested_at"]).total_seconds() for r in rows]
+    assert 90.0 <= ages[0] < 95.0 and 30.0 <= ages[1] < 35.0 and 1.0 <= ages[2] < 6.0
+    usage = {row.source: row for row in await store.usage(US)}
+    assert usage[US].requests_last_hour == 3
+
+
+async def test_recorded_requests_of_an_unknown_source_are_refused_whole(
+    store: RateLimitStore, pool: asyncpg.Pool
+) -> None:
+    now = time.monotonic()
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await store.record_requests(
+            [
+                RequestRecord(US, "index", URL, now, 200, 1),
+                RequestRecord("nowhere", "index", URL, now, 200, 1),
+            ],
+            now=now,
+        )
+    assert await recorded(pool) == []

@@ -1,0 +1,20 @@
+"""Fixtures of the integration tests (the servers are in ``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from activities.store import create_pool
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The project's pool on a fresh, migrated database."""
+    pool = await create_pool(database_url)
+    try:
+        yield pool
+    finally:
+        await pool.close()
