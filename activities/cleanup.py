@@ -9,16 +9,33 @@ What goes once older than the retention (``days``, and never less than
   last hour, or longer when a policy's look-back is longer);
 * ``health_checks`` rows, when that table exists;
 * ``reports``;
+* ``webhook_deliveries`` that are finished: ``delivered``, ``failed`` (out of
+  attempts) or ``abandoned`` (target no longer configured), by their last
+  attempt; never a ``pending`` one, nor one a change notification still needs
+  (below);
+* ``alerts`` that are ``resolved``, by when they resolved; never a ``firing``
+  one. A check that fails again fires exactly as it would have with the
+  resolved row in place (``advisories.health.reconcile`` treats "no alert" and
+  "resolved" alike);
+* ``dead_letter_jobs`` whose quarantine is closed (``recovered`` or
+  ``resolved``), by their last update; never an ``open`` or ``requeued`` one;
 * raw ``documents`` no current advisory needs.
 
 What stays, whatever its age: ``advisories`` (the current advisory of every
 country), every ``advisory_versions`` row (the history, with its level, title,
-summary and hash), ``changes``, ``index_entries``, ``dead_letter_jobs``, and
-these raw documents: the one of each current advisory (``advisories.version_id
-→ advisory_versions.document_sha256``), the one of the latest version of each
-source and country (the same one unless something is inconsistent), and the
-last good response of each URL (``source_documents.body_sha256``), which
-``reparse`` and debugging of the source's current format need.
+summary and hash), ``changes``, ``index_entries``, open dead letters, firing
+alerts, pending webhook deliveries, and these raw documents: the one of each
+current advisory (``advisories.version_id → advisory_versions.document_sha256``),
+the one of the latest version of each source and country (the same one unless
+something is inconsistent), and the last good response of each URL
+(``source_documents.body_sha256``), which ``reparse`` and debugging of the
+source's current format need.
+
+Change notifications re-scan the changes detected shortly before their cursor
+last moved (``activities.health.CURSOR_OVERLAP``) and rely on the unique
+``(target_key, delivery_id)`` of ``webhook_deliveries`` to drop the ones already
+queued. So deliveries created after that point stay whatever the retention,
+or a stalled health schedule would re-send them once it runs again.
 
 A raw document only older versions reference is deleted after those versions'
 ``document_sha256`` is set to NULL, in the same transaction. The version keeps
@@ -43,11 +60,13 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.health import CURSOR_OVERLAP
 from activities.ratelimits import RateLimitStore
 from advisories.ratelimit import lookback
 from advisories.sources import SOURCES, source_ids
 
 __all__ = [
+    "DEFAULT_RETENTION_DAYS",
     "MIN_RETENTION",
     "TABLES",
     "Cleaner",
@@ -59,12 +78,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Retention of the daily schedule and the ``cleanup`` command unless told otherwise.
+DEFAULT_RETENTION_DAYS: Final = 30.0
+
 #: Nothing younger than this is ever deleted: running jobs keep their rows and
 #: the rate limiter its last hour of requests, whatever ``days`` says.
 MIN_RETENTION: Final = timedelta(hours=1)
 
 #: Tables cleaned, in order.
-TABLES: Final = ("scrape_jobs", "source_requests", "health_checks", "reports", "documents")
+TABLES: Final = (
+    "scrape_jobs",
+    "source_requests",
+    "health_checks",
+    "reports",
+    "webhook_deliveries",
+    "alerts",
+    "dead_letter_jobs",
+    "documents",
+)
 
 #: ``(table, deleted so far, finished)`` after each batch.
 Progress = Callable[[str, int, bool], None]
@@ -76,15 +107,26 @@ _TIME_COLUMN: Final = {
     "source_requests": "requested_at",
     "health_checks": "checked_at",
     "reports": "generated_at",
+    "webhook_deliveries": "created_at",
+    "alerts": "resolved_at",
+    "dead_letter_jobs": "updated_at",
 }
 # Tables of later migrations than this module's first: looked up before use.
-_OPTIONAL: Final = frozenset({"health_checks"})
-# Rows that must survive although old.
-_KEEP: Final = {
+_OPTIONAL: Final = frozenset({"health_checks", "webhook_deliveries", "alerts"})
+# What else an old row must be to go: the rest stays however old it is.
+_DELETABLE: Final = {
+    # Not the job of an open dead letter: ``dead-letters`` and ``requeue`` still show it.
     "scrape_jobs": """
         AND NOT EXISTS (SELECT 1 FROM dead_letter_jobs d
                         WHERE d.job_key = t.job_key AND d.status IN ('open', 'requeued'))
     """,
+    # Finished, and its last attempt old too (``abandoned`` ones may have none).
+    "webhook_deliveries": """
+        AND t.status IN ('delivered', 'failed', 'abandoned')
+        AND coalesce(t.last_attempt_at, t.created_at) < $1
+    """,
+    "alerts": "AND t.state = 'resolved'",
+    "dead_letter_jobs": "AND t.status IN ('recovered', 'resolved')",
 }
 
 # Raw documents no current advisory needs (see the module docstring).
@@ -113,7 +155,7 @@ class CleanupInput:
         batch_size: Rows deleted per transaction.
     """
 
-    days: float = 30.0
+    days: float = DEFAULT_RETENTION_DAYS
     dry_run: bool = False
     batch_size: int = 2000
 
@@ -174,13 +216,15 @@ class Cleaner:
         skipped: list[str] = []
         detached = 0
         for table in TABLES:
+            if table in _OPTIONAL and not await self._exists(table):
+                skipped.append(table)
+                continue
             cutoff = now - (request_keep if table == "source_requests" else keep)
+            if table == "webhook_deliveries" and (rescan := await self._change_rescan_start()):
+                cutoff = min(cutoff, rescan)
             if table == "documents":
                 counts[table], detached = await self._documents(inp, cutoff, report)
             else:
-                if table in _OPTIONAL and not await self._exists(table):
-                    skipped.append(table)
-                    continue
                 counts[table] = await self._by_age(table, _TIME_COLUMN[table], inp, cutoff, report)
             cutoffs[table] = cutoff.isoformat()
         log.info(
@@ -208,16 +252,23 @@ class Cleaner:
             longest = max(longest, lookback(policy))
         return longest
 
+    async def _change_rescan_start(self) -> datetime | None:
+        """Where change notifications next re-scan from (None before the first one)."""
+        updated_at: datetime | None = await self._pool.fetchval(
+            "SELECT updated_at FROM notification_cursors WHERE name = 'changes'"
+        )
+        return None if updated_at is None else updated_at - CURSOR_OVERLAP
+
     async def _exists(self, table: str) -> bool:
         return bool(await self._pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
 
     async def _by_age(
         self, table: str, column: str, inp: CleanupInput, cutoff: datetime, report: Progress
     ) -> int:
-        keep = _KEEP.get(table, "")
+        deletable = _DELETABLE.get(table, "")
         if inp.dry_run:
             count = await self._pool.fetchval(
-                f"SELECT count(*) FROM {table} t WHERE t.{column} < $1 {keep}", cutoff
+                f"SELECT count(*) FROM {table} t WHERE t.{column} < $1 {deletable}", cutoff
             )
             report(table, int(count), True)
             return int(count)
@@ -228,7 +279,7 @@ class Cleaner:
             status = await self._pool.execute(
                 f"""
                 DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                    SELECT t.ctid FROM {table} t WHERE t.{column} < $1 {keep}
+                    SELECT t.ctid FROM {table} t WHERE t.{column} < $1 {deletable}
                     ORDER BY t.{column} LIMIT $2))
                 """,
                 cutoff,

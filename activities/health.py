@@ -76,6 +76,7 @@ from advisories.settings import Settings
 from advisories.sources import SOURCES
 
 __all__ = [
+    "CURSOR_OVERLAP",
     "DATABASE_ERRORS",
     "AlertStore",
     "CarriedAlert",
@@ -117,7 +118,7 @@ _CONTRACT_KINDS: Final = ["parse", "contract"]
 _INDEX_COUNTRY: Final = "*"
 #: Changes are re-scanned this far behind the cursor: a change written by a transaction
 #: that started earlier can commit after a later id was seen (duplicates are dropped).
-_CURSOR_OVERLAP: Final = timedelta(minutes=15)
+CURSOR_OVERLAP: Final = timedelta(minutes=15)
 #: Key of the transaction-level advisory lock that serialises alert decisions.
 _ALERT_LOCK: Final = 7_310_452_119
 _TASK_TYPES: Final = {
@@ -603,7 +604,7 @@ class WebhookOutbox:
             "SELECT last_id, updated_at FROM notification_cursors WHERE name = 'changes' FOR UPDATE"
         )
         last_id = int(cursor["last_id"]) if cursor else 0
-        rescan_from = cursor["updated_at"] - _CURSOR_OVERLAP if cursor else None
+        rescan_from = cursor["updated_at"] - CURSOR_OVERLAP if cursor else None
         rows = await conn.fetch(
             """
             SELECT c.id, c.source, c.country, v.country_name, c.kind, c.level_before,

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import asyncpg
 import typer
 
-from activities.cleanup import Cleaner, CleanupInput, CleanupResult
+from activities.cleanup import DEFAULT_RETENTION_DAYS, Cleaner, CleanupInput, CleanupResult
 from activities.reports import (
     BacklogProbe,
     GeneratedReport,
@@ -113,17 +113,23 @@ async def _backlog_probe(settings: Settings) -> BacklogProbe | None:
 
 def cleanup(
     days: Annotated[
-        int, typer.Option(help="Delete job, request, health and report rows older than N days.")
-    ] = 30,
+        int,
+        typer.Option(
+            help="Delete job, request, health, report, finished webhook delivery, resolved"
+            " alert and closed dead-letter rows older than N days."
+        ),
+    ] = int(DEFAULT_RETENTION_DAYS),
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only count what would be deleted.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Delete old job rows, requests, health checks, reports and unneeded raw documents.
+    """Delete old operational rows and unneeded raw documents.
 
-    Current advisories, every version's history and the raw document of every
-    current advisory are never deleted.
+    Old job rows, requests, health checks, reports, finished webhook deliveries,
+    resolved alerts and closed dead letters go. Current advisories, every
+    version's history, the raw document of every current advisory, pending
+    deliveries, firing alerts and open dead letters are never deleted.
     """
     from starter.cli import _print_table, _run, _with_pool, err, fail, out
 

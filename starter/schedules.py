@@ -135,7 +135,7 @@ def all_schedules(settings: Settings) -> dict[str, Schedule]:
         (
             CLEANUP_SCHEDULE,
             CleanupWorkflow.run,
-            CleanupInput(days=30.0),
+            CleanupInput(),
             MAINTENANCE,
             timedelta(days=1),
         ),

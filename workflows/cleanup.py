@@ -13,7 +13,10 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn
 class CleanupWorkflow:
-    """Delete job, request, health and report rows and raw documents past retention.
+    """Delete old operational rows and raw documents past retention.
+
+    Jobs, requests, health checks, reports, finished webhook deliveries,
+    resolved alerts and closed dead letters (see ``activities.cleanup``).
 
     Task queue ``maintenance``. The activity deletes in small batches and
     heartbeats after each; a retry after a lost worker simply goes on, since

@@ -12,7 +12,7 @@ import asyncio
 import json
 import subprocess
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from activities.cleanup import (
     CleanupResult,
     retention,
 )
+from activities.health import AlertStore, WebhookMessage, WebhookOutbox
 from activities.reports import (
     ReportActivities,
     ReportGenerator,
@@ -37,6 +38,7 @@ from activities.reports import (
     temporal_backlog_probe,
 )
 from activities.store import DeadLetterStore, create_pool
+from advisories.health import Alert, CheckName, CheckResult, reconcile
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from replay.server import ReplayServer
@@ -429,6 +431,224 @@ async def test_cleanup_removes_old_rows_and_keeps_every_current_advisory_and_its
         assert again.returncode == 0, again.stderr
         assert "scrape_jobs" in again.stdout and "documents" in again.stdout
         assert "0 old advisory versions lost their raw document" in again.stdout
+    finally:
+        await conn.close()
+
+
+# Rows aged by hand below are "old" against this retention; the rest is recent.
+RETENTION_DAYS = 30
+OLD = timedelta(days=40)
+RECENT = timedelta(days=2)
+
+
+async def test_cleanup_deletes_old_finished_webhook_deliveries_and_keeps_pending_and_recent_ones(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url)
+    try:
+        outbox = WebhookOutbox(pool)
+        # delivery id -> (how it ends, created how long ago, last attempted how long ago)
+        cases: dict[str, tuple[str, timedelta, timedelta | None]] = {
+            "old-delivered": ("delivered", OLD, OLD),
+            "old-failed": ("failed", OLD, OLD),
+            "old-abandoned": ("abandoned", OLD, None),
+            "old-pending": ("pending", OLD, OLD),
+            "recent-delivered": ("delivered", RECENT, RECENT),
+            "old-failed-recently": ("failed", OLD, RECENT),
+            # Change notifications: the cursor last moved 35 days ago, so the next run
+            # re-scans from 35 days and 15 minutes back and re-queues what it finds there
+            # unless the delivery row still says it was queued.
+            "change:1": ("delivered", timedelta(days=36), timedelta(days=36)),
+            "change:2": ("delivered", timedelta(days=35, minutes=5), timedelta(days=35)),
+        }
+        messages = [
+            WebhookMessage(
+                delivery_id=name,
+                event="change" if name.startswith("change:") else "firing",
+                dedup_key=name,
+                body={"id": name},
+            )
+            for name in cases
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            queued = await outbox.enqueue(
+                conn, urls=["https://hooks.example.org/advisories"], messages=messages
+            )
+        assert sorted(queued) == sorted(cases)
+        ids = {
+            r["delivery_id"]: r["id"]
+            for r in await pool.fetch("SELECT delivery_id, id FROM webhook_deliveries")
+        }
+        for name, (status, _, _) in cases.items():
+            if status == "abandoned":
+                await outbox.abandon([ids[name]])
+            else:
+                # 2xx delivers; an error on the last allowed attempt fails it for good.
+                await outbox.attempted(
+                    ids[name],
+                    status_code=200 if status == "delivered" else 503,
+                    error=None if status == "delivered" else "HTTP 503",
+                    max_attempts=1 if status == "failed" else 20,
+                )
+        for name, (_, created, attempted) in cases.items():
+            await pool.execute(
+                "UPDATE webhook_deliveries SET created_at = now() - $2::interval,"
+                " last_attempt_at = now() - $3::interval WHERE delivery_id = $1",
+                name,
+                created,
+                attempted,
+            )
+        await pool.execute(
+            "INSERT INTO notification_cursors (name, last_id, updated_at)"
+            " VALUES ('changes', 2, now() - interval '35 days')"
+        )
+        statuses = {
+            r["delivery_id"]: r["status"]
+            for r in await pool.fetch("SELECT delivery_id, status FROM webhook_deliveries")
+        }
+        assert statuses == {name: status for name, (status, _, _) in cases.items()}
+
+        would = await Cleaner(pool).run(CleanupInput(days=RETENTION_DAYS, dry_run=True))
+        assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == len(cases)
+        result = await Cleaner(pool).run(CleanupInput(days=RETENTION_DAYS, batch_size=2))
+
+        gone = {"old-delivered", "old-failed", "old-abandoned", "change:1"}
+        remaining = {
+            r["delivery_id"] for r in await pool.fetch("SELECT delivery_id FROM webhook_deliveries")
+        }
+        assert remaining == set(cases) - gone
+        assert result.counts["webhook_deliveries"] == would.counts["webhook_deliveries"] == 4
+        # The re-scan point, not the 30 days, bounded the deliveries.
+        cutoff = datetime.fromisoformat(result.cutoffs["webhook_deliveries"])
+        assert cutoff < datetime.fromisoformat(result.cutoffs["reports"]) - timedelta(days=5)
+    finally:
+        await pool.close()
+
+
+async def test_cleanup_deletes_old_resolved_alerts_and_never_a_firing_one(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url)
+    store = AlertStore()
+
+    async def health_run(results: list[CheckResult], at: datetime) -> dict[str, Alert]:
+        """What a health run does with the alerts: load, reconcile, save."""
+        async with pool.acquire() as conn, conn.transaction():
+            previous = await store.lock_and_load(conn)
+            decisions = reconcile(previous, results, now=at, cooldown=timedelta(hours=6))
+            await store.save(conn, decisions)
+        return {d.alert.key: d.alert for d in decisions}
+
+    async def alert_states() -> dict[str, str]:
+        rows = await pool.fetch("SELECT dedup_key, state FROM alerts")
+        return {r["dedup_key"]: r["state"] for r in rows}
+
+    def workers(queue: str, *, ok: bool) -> CheckResult:
+        return CheckResult(CheckName.QUEUE_WORKERS, ok, int(ok), 1, "", queue=queue)
+
+    try:
+        now = datetime.now(UTC)
+        queues = ("resolved-long-ago", "resolved-recently", "firing")
+        fired = await health_run([workers(q, ok=False) for q in queues], now - OLD - OLD)
+        # A worker whose check stops being reported at all stays firing as it was.
+        memory = CheckResult(CheckName.WORKER_MEMORY, False, 900, 500, "", worker="w@h")
+        fired |= await health_run([memory], now - OLD - OLD)
+        await health_run(
+            [workers(q, ok=q == "resolved-long-ago") for q in queues],
+            now - OLD,
+        )
+        await health_run([workers(q, ok=q != "firing") for q in queues], now - RECENT)
+        states = await alert_states()
+        assert states == {
+            "queue_workers:resolved-long-ago": "resolved",
+            "queue_workers:resolved-recently": "resolved",
+            "queue_workers:firing": "firing",
+            "worker_memory:w@h": "firing",
+        }
+        assert set(fired) == set(states)
+
+        result = await Cleaner(pool).run(CleanupInput(days=RETENTION_DAYS))
+
+        assert result.counts["alerts"] == 1
+        assert await alert_states() == {
+            k: v for k, v in states.items() if k != "queue_workers:resolved-long-ago"
+        }
+        # A deleted resolved alert fires again like any resolved one.
+        again = await health_run([workers("resolved-long-ago", ok=False)], now)
+        assert again["queue_workers:resolved-long-ago"].notifications == 1
+        assert again["queue_workers:resolved-long-ago"].firing
+    finally:
+        await pool.close()
+
+
+async def test_cleanup_deletes_old_closed_dead_letters_and_never_an_open_one(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url)
+    try:
+        now = datetime.now(UTC)
+        # workflow id -> (status, last updated how long ago)
+        cases = {
+            "old-open": ("open", OLD),
+            "old-requeued": ("requeued", OLD),
+            "old-recovered": ("recovered", OLD),
+            "old-resolved": ("resolved", OLD),
+            "recent-resolved": ("resolved", RECENT),
+        }
+        for name, (status, _) in cases.items():
+            await DeadLetterStore(pool).upsert(
+                {
+                    "workflow_id": name,
+                    "source": "canada_travel",
+                    "country": "FR",
+                    "job_key": f"job-{name}",
+                    "failure_kind": "http_5xx",
+                    "message": "502",
+                    "traceback": None,
+                    "attempts": 4,
+                    "http_status": 502,
+                    "first_failure_at": now - OLD - OLD,
+                    "last_failure_at": now - OLD - OLD,
+                    "requeue_count": int(status != "open"),
+                    "status": status,
+                    "note": "fixed upstream" if status == "resolved" else None,
+                }
+            )
+        for name, (_, age) in cases.items():
+            await pool.execute(
+                "UPDATE dead_letter_jobs SET updated_at = now() - $2::interval"
+                " WHERE workflow_id = $1",
+                name,
+                age,
+            )
+    finally:
+        await pool.close()
+
+    # The CLI: a dry run counts and deletes nothing, then the cleanup reports each table.
+    env = {"DATABASE_URL": database_url}
+    days = str(RETENTION_DAYS)
+    dry = await asyncio.to_thread(
+        run_cli, "cleanup", "--days", days, "--dry-run", "--json", env=env
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["counts"]["dead_letter_jobs"] == 2
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM dead_letter_jobs") == len(cases)
+        run = await asyncio.to_thread(run_cli, "cleanup", "--days", days, env=env)
+        assert run.returncode == 0, run.stderr
+        rows = {
+            cells[0]: cells[1]
+            for line in run.stdout.splitlines()
+            if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 3
+        }
+        assert rows["dead_letter_jobs"] == "2"
+        assert rows["alerts"] == rows["webhook_deliveries"] == "0"
+        assert "dead_letter_jobs: 2 deleted" in run.stderr
+        remaining = {
+            r["workflow_id"] for r in await conn.fetch("SELECT workflow_id FROM dead_letter_jobs")
+        }
+        assert remaining == {"old-open", "old-requeued", "recent-resolved"}
     finally:
         await conn.close()
 
