@@ -48,6 +48,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+#: ``workflow.patched`` id: index quarantines are named by the whole run id, not its prefix.
+WHOLE_RUN_ID_PATCH = "quarantine-id-whole-run-id"
+
+
 @workflow.defn
 class ScrapeSourceWorkflow:
     """Fetch a source's index, then every country whose document changed."""
@@ -255,7 +259,12 @@ class ScrapeSourceWorkflow:
     ) -> None:
         """Start the country's QuarantineWorkflow (it outlives this cycle)."""
         self._progress["quarantined"] += 1
-        job = task.job_id or workflow.info().run_id[:8]
+        # A job without an id (a failed index) is named by the cycle's whole run id. Its first
+        # 8 digits were used before, but run ids are UUIDv7: those digits are a timestamp that
+        # every run started within the same ~65 s shares, so a second index quarantine of the
+        # source in that window collided with the first and was never started.
+        run_id = workflow.info().run_id
+        job = task.job_id or (run_id if workflow.patched(WHOLE_RUN_ID_PATCH) else run_id[:8])
         country = "index" if task.country == INDEX_COUNTRY else task.country
         workflow_id = f"quarantine-{spec.id}-{country}-{job}"
         try:

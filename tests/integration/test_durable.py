@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,13 @@ def healed(replay_server: ReplayServer) -> Iterator[ReplayServer]:
     yield replay_server
     replay_server.clear_faults()
     replay_server.clear_overrides()
+
+
+def feed_answers(replay: ReplayServer, status: int) -> None:
+    """From now on the US feed answers ``status``."""
+    replay.set_faults(
+        FaultRule(source="us_state_dept", path_prefix=FEED_PATH, kind="status", status=status)
+    )
 
 
 def fast_settings(database_url: str, replay: ReplayServer) -> Settings:
@@ -73,10 +81,16 @@ async def start_cycle(
     )
 
 
-async def quarantine_of(client: Client, kind: str) -> WorkflowHandle:
+def index_quarantine_id(cycle: WorkflowHandle) -> str:
+    """The id of the quarantine a cycle's failed index starts: named by the cycle's run."""
+    return f"quarantine-us_state_dept-index-{cycle.first_execution_run_id}"
+
+
+async def quarantine_of(client: Client, cycle: WorkflowHandle, kind: str) -> WorkflowHandle:
+    """The running quarantine of ``cycle``'s index (never another test's)."""
     return await wait_for_workflow(
         client,
-        "WorkflowType = 'QuarantineWorkflow' AND ExecutionStatus = 'Running'"
+        f"WorkflowId = '{index_quarantine_id(cycle)}' AND ExecutionStatus = 'Running'"
         f" AND AdvisorySource = 'us_state_dept' AND FailureKind = '{kind}'",
     )
 
@@ -121,9 +135,7 @@ async def test_server_errors_retry_with_growing_jittered_delays_then_quarantine_
 ) -> None:
     client = temporal_env.client
     settings = fast_settings(database_url, healed)
-    healed.set_faults(
-        FaultRule(source="us_state_dept", path_prefix=FEED_PATH, kind="status", status=500)
-    )
+    feed_answers(healed, 500)
     conn = await asyncpg.connect(database_url)
     try:
         async with running_worker(client, settings):
@@ -131,8 +143,7 @@ async def test_server_errors_retry_with_growing_jittered_delays_then_quarantine_
             cycle = await start_cycle(client, settings, "500")
             with pytest.raises(WorkflowFailureError):
                 await cycle.result()
-            quarantine = await quarantine_of(client, "http_5xx")
-            assert quarantine.id.startswith("quarantine-us_state_dept-index-")
+            quarantine = await quarantine_of(client, cycle, "http_5xx")
             state = await quarantine.query("state")
             assert state["status"] == "open"
             assert state["failure"]["attempts"] == 3
@@ -196,7 +207,7 @@ async def test_parse_error_goes_straight_to_quarantine_and_resolves_with_a_note(
             cycle = await start_cycle(client, settings, "parse")
             with pytest.raises(WorkflowFailureError):
                 await cycle.result()
-            quarantine = await quarantine_of(client, "parse")
+            quarantine = await quarantine_of(client, cycle, "parse")
             state = await quarantine.query("state")
             assert state["failure"]["attempts"] == 1
             assert "rss" in state["failure"]["message"].lower()
@@ -242,14 +253,13 @@ async def test_process_dlq_requeues_recoverable_quarantines_once_the_source_is_h
         "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
     }
-    healed.set_faults(
-        FaultRule(source="us_state_dept", path_prefix=FEED_PATH, kind="status", status=503)
-    )
+    feed_answers(healed, 503)
     async with running_worker(client, settings):
         await open_limits(database_url)
+        cycle = await start_cycle(client, settings, "dlq-1")
         with pytest.raises(WorkflowFailureError):
-            await (await start_cycle(client, settings, "dlq-1")).result()
-        quarantine = await quarantine_of(client, "http_5xx")
+            await cycle.result()
+        quarantine = await quarantine_of(client, cycle, "http_5xx")
 
         # Still failing: the source is not healthy, nothing is requeued.
         skipped = await asyncio.to_thread(run_cli, "process-dlq", env=env)
@@ -266,3 +276,41 @@ async def test_process_dlq_requeues_recoverable_quarantines_once_the_source_is_h
             quarantine.id, result_type=QuarantineState
         ).result()
         assert final.status == "recovered"
+
+
+async def test_every_failed_index_gets_a_quarantine_of_its_own(
+    temporal_env: WorkflowEnvironment, database_url: str, healed: ReplayServer
+) -> None:
+    """Two cycles of one source whose index fails a few seconds apart: two quarantines.
+
+    Run ids are UUIDv7, a timestamp first: quarantine ids that took the first 8 digits of
+    the run id were the same for every run started within ~65 s, and the second
+    quarantine was never started (nor mirrored, nor counted).
+    """
+    client = temporal_env.client
+    settings = fast_settings(database_url, healed)
+    feed_answers(healed, 404)
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with running_worker(client, settings):
+            await open_limits(database_url)
+            cycles = []
+            for n in range(2):
+                cycle = await start_cycle(client, settings, f"twice-{n}-{uuid.uuid4().hex[:8]}")
+                with pytest.raises(WorkflowFailureError):
+                    await cycle.result()
+                cycles.append(cycle)
+            # Each quarantine mirrors itself first thing, in this test's own database.
+            for _ in range(300):
+                rows = await conn.fetch("SELECT workflow_id, status FROM dead_letter_jobs")
+                if len(rows) >= 2:
+                    break
+                await asyncio.sleep(0.2)
+            assert {(r["workflow_id"], r["status"]) for r in rows} == {
+                (index_quarantine_id(c), "open") for c in cycles
+            }
+    finally:
+        # They wait for a person: end them so no later test lists them.
+        for row in await conn.fetch("SELECT workflow_id FROM dead_letter_jobs"):
+            await client.get_workflow_handle(row["workflow_id"]).terminate("test over")
+        await conn.close()
