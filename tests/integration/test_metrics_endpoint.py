@@ -1,8 +1,12 @@
 """The worker's Prometheus endpoint: Temporal SDK metrics and the project's, on one ``/metrics``.
 
 A runtime from ``worker.telemetry.runtime_with_prometheus`` on a free port, the
-project's workers on a client of that runtime, one real scrape cycle (real dev
+project's workers on a client of that runtime, real scrape cycles (real dev
 server, PostgreSQL, replay server), then a real GET of ``/metrics``.
+
+The counts asserted are of everything this process's workers ran, so this module has
+a dev server of its own: on the shared one, a task another test left on the project's
+task queues could run here and be counted.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from advisories.sources import get_source
 from replay import FaultRule
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
-from tests.conftest import free_port, make_settings
+from tests.conftest import dev_server, free_port, make_settings
 from worker.main import build_workers
 from worker.telemetry import JOBS, TracedTransport, runtime_with_prometheus
 from workflows import ScrapeSourceWorkflow
@@ -87,6 +91,13 @@ async def metrics_worker(client: Client, settings: Settings) -> AsyncIterator[No
         await pool.close()
 
 
+@pytest.fixture(scope="module")
+async def own_temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server for this module alone."""
+    async with dev_server() as env:
+        yield env
+
+
 class MetricsRun:
     """A runtime serving ``/metrics`` on a free port and a client of that runtime."""
 
@@ -125,10 +136,10 @@ class MetricsRun:
 
 
 async def test_metrics_endpoint_serves_sdk_and_project_metrics(
-    temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
+    own_temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
 ) -> None:
     settings = make_settings(database_url=database_url, replay_base_url=replay_server.base_url)
-    run = await MetricsRun.start(temporal_env)
+    run = await MetricsRun.start(own_temporal_env)
     async with metrics_worker(run.client, settings):
         result = await run.cycle(settings)
     assert result.versions_created == 213
@@ -184,15 +195,12 @@ def healed(replay_server: ReplayServer) -> Iterator[ReplayServer]:
     replay_server.clear_faults()
 
 
-# In the full suite another test's worker on the shared dev server can take this test's
-# quarantine (so its mirror and counter land elsewhere): run with `make smoke` until isolated.
-@pytest.mark.smoke
 async def test_cycles_count_jobs_changes_waits_and_dead_letters(
-    temporal_env: WorkflowEnvironment, database_url: str, healed: ReplayServer
+    own_temporal_env: WorkflowEnvironment, database_url: str, healed: ReplayServer
 ) -> None:
     """Needs the telemetry hooks in ``activities/store.py`` and ``activities/ratelimits.py``."""
     settings = make_settings(database_url=database_url, replay_base_url=healed.base_url)
-    run = await MetricsRun.start(temporal_env)
+    run = await MetricsRun.start(own_temporal_env)
     async with metrics_worker(run.client, settings):
         first = await run.cycle(settings)
         assert first.versions_created == 213
