@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import Worker, WorkerConfig
 
 from activities.http import SourceHttpClient
 from activities.store import create_pool
@@ -26,11 +28,40 @@ from workflows import ScrapeSourceWorkflow
 REPO = Path(__file__).resolve().parents[2]
 
 
+class _WorkflowCacheSize(SimplePlugin):
+    """Sets ``max_cached_workflows`` of every ``Worker`` built on a client carrying it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"advisory-tests.max-cached-workflows-{size}")
+        self._size = size
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        config["max_cached_workflows"] = self._size
+        return config
+
+
 @contextlib.asynccontextmanager
 async def running_worker(
-    client: Client, settings: Settings, *, queues: Sequence[str] = ALL_QUEUES
-) -> AsyncIterator[None]:
-    """The project's own workers on ``queues``, in this process, until the block ends."""
+    client: Client,
+    settings: Settings,
+    *,
+    queues: Sequence[str] = ALL_QUEUES,
+    max_cached_workflows: int | None = None,
+) -> AsyncIterator[list[Worker]]:
+    """The project's own workers on ``queues``, in this process, until the block ends.
+
+    They are ``worker.main.build_workers``'s, on ``client`` (its interceptors and runtime
+    are theirs: tracing, a metrics endpoint), with the worker process's pool and HTTP
+    client. ``max_cached_workflows=0`` keeps no workflow in their cache, so every
+    workflow task replays its run's history from the start.
+    """
+    if max_cached_workflows is not None:
+        # build_workers has no cache option: a client plugin sets it on the workers built
+        # on this client (the same connection, interceptors and runtime).
+        config = client.config()
+        config["plugins"] = [*config["plugins"], _WorkflowCacheSize(max_cached_workflows)]
+        client = Client(**config)
     pool = await create_pool(settings.database_url.get_secret_value())
     http = SourceHttpClient(settings)
     try:
@@ -40,7 +71,7 @@ async def running_worker(
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)
-            yield
+            yield workers
     finally:
         await http.aclose()
         await pool.close()

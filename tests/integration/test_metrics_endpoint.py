@@ -1,8 +1,8 @@
 """The worker's Prometheus endpoint: Temporal SDK metrics and the project's, on one ``/metrics``.
 
 A runtime from ``worker.telemetry.runtime_with_prometheus`` on a free port, the
-project's workers on a client of that runtime, real scrape cycles (real dev
-server, PostgreSQL, replay server), then a real GET of ``/metrics``.
+project's workers (``running_worker``) on a client of that runtime, real scrape
+cycles (real dev server, PostgreSQL, replay server), then a real GET of ``/metrics``.
 
 The counts asserted are of everything this process's workers ran, so this module has
 a dev server of its own: on the shared one, a task another test left on the project's
@@ -12,7 +12,6 @@ task queues could run here and be counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +23,6 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.runtime import Runtime
 from temporalio.testing import WorkflowEnvironment
 
-from activities.http import SourceHttpClient
-from activities.store import create_pool
 from activities.types import ScrapeSourceResult
 from advisories.settings import Settings
 from advisories.sources import get_source
@@ -33,8 +30,8 @@ from replay import FaultRule
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
 from tests.conftest import dev_server, free_port, make_settings
-from worker.main import build_workers
-from worker.telemetry import JOBS, TracedTransport, runtime_with_prometheus
+from tests.integration.helpers import running_worker
+from worker.telemetry import JOBS, runtime_with_prometheus
 from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
@@ -66,29 +63,6 @@ def value(
         v for n, ls, v in samples if n == name and all(ls.get(k) == w for k, w in labels.items())
     ]
     return sum(found) if found else None
-
-
-@contextlib.asynccontextmanager
-async def metrics_worker(client: Client, settings: Settings) -> AsyncIterator[None]:
-    """The project's workers; HTTP through the telemetry transport (it counts requests)."""
-    pool = await create_pool(settings.database_url.get_secret_value())
-    http = SourceHttpClient(
-        settings,
-        client=httpx.AsyncClient(
-            timeout=settings.http_timeout_seconds,
-            headers={"User-Agent": settings.http_user_agent},
-            transport=TracedTransport(settings),
-        ),
-    )
-    try:
-        workers = await build_workers(client, settings=settings, pool=pool, http=http)
-        async with contextlib.AsyncExitStack() as stack:
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            yield
-    finally:
-        await http.aclose()
-        await pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +114,7 @@ async def test_metrics_endpoint_serves_sdk_and_project_metrics(
 ) -> None:
     settings = make_settings(database_url=database_url, replay_base_url=replay_server.base_url)
     run = await MetricsRun.start(own_temporal_env)
-    async with metrics_worker(run.client, settings):
+    async with running_worker(run.client, settings):
         result = await run.cycle(settings)
     assert result.versions_created == 213
     samples = await run.samples()
@@ -201,7 +175,7 @@ async def test_cycles_count_jobs_changes_waits_and_dead_letters(
     """Needs the telemetry hooks in ``activities/store.py`` and ``activities/ratelimits.py``."""
     settings = make_settings(database_url=database_url, replay_base_url=healed.base_url)
     run = await MetricsRun.start(own_temporal_env)
-    async with metrics_worker(run.client, settings):
+    async with running_worker(run.client, settings):
         first = await run.cycle(settings)
         assert first.versions_created == 213
         # The feed answers 404: the index fails for good and is quarantined.

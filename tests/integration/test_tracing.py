@@ -1,10 +1,11 @@
 """Traces of real scrape cycles, received over OTLP/HTTP on a local port.
 
 The real dev server, PostgreSQL and the replay server; the project's workers
-(``worker.main.build_workers``) on a client carrying the tracing interceptor of
-``worker.telemetry``, with the HTTP transport and the pool ``init`` hook of that
-module; the spans exported by ``setup_tracing``'s OTLP exporter to a tiny
-receiver in this process, decoded with ``opentelemetry-proto``.
+(``tests.integration.helpers.running_worker``: the worker process's pool, whose
+``init`` hook gives SQL spans, and HTTP client, whose transport gives HTTP spans)
+on a client carrying the tracing interceptor of ``worker.telemetry``; the spans
+exported by ``setup_tracing``'s OTLP exporter to a tiny receiver in this process,
+decoded with ``opentelemetry-proto``.
 
 What the trees look like (temporalio 1.35 ``TracingInterceptor``):
 
@@ -31,17 +32,15 @@ What the trees look like (temporalio 1.35 ``TracingInterceptor``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -51,28 +50,23 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.http import SourceHttpClient
-from activities.store import _init_connection, ensure_sources
 from activities.types import ScrapeSourceResult
-from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from advisories.sources import get_source
 from replay.server import ReplayServer
 from starter.schedules import scrape_input, scrape_schedule
 from tests.conftest import make_settings
+from tests.integration.helpers import running_worker
 from worker.client import connect
-from worker.main import build_activities, build_workers
 from worker.telemetry import (
-    TracedTransport,
     client_interceptors,
     run_trace_id,
     setup_tracing,
     shutdown_tracing,
     traced_pool_init,
 )
-from workflows import ALL_WORKFLOWS, ScrapeSourceWorkflow
+from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
 
@@ -207,55 +201,6 @@ def tracer_provider(receiver: OtlpReceiver) -> Iterator[TracerProvider]:
 # ----------------------------------------------------------------------------- wiring
 
 
-@contextlib.asynccontextmanager
-async def traced_worker(
-    client: Client, settings: Settings, *, replay_every_task: bool = False
-) -> AsyncIterator[None]:
-    """The project's workers with the telemetry module's HTTP transport and pool hook.
-
-    ``replay_every_task`` keeps no workflow in the worker's cache, so every
-    workflow task replays the run's history from the start.
-    """
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=10,
-        init=traced_pool_init(_init_connection),
-    )
-    assert pool is not None
-    await ensure_sources(pool)
-    http = SourceHttpClient(
-        settings,
-        client=httpx.AsyncClient(
-            timeout=settings.http_timeout_seconds,
-            headers={"User-Agent": settings.http_user_agent},
-            transport=TracedTransport(settings),
-        ),
-    )
-    try:
-        if replay_every_task:
-            activities = await build_activities(settings=settings, pool=pool, http=http)
-            workers = [
-                Worker(
-                    client,
-                    task_queue=queue,
-                    workflows=ALL_WORKFLOWS,
-                    activities=activities.all(),
-                    max_cached_workflows=0,
-                )
-                for queue in ALL_QUEUES
-            ]
-        else:
-            workers = await build_workers(client, settings=settings, pool=pool, http=http)
-        async with contextlib.AsyncExitStack() as stack:
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            yield
-    finally:
-        await http.aclose()
-        await pool.close()
-
-
 def settings_for(
     temporal_env: WorkflowEnvironment, database_url: str, replay: ReplayServer
 ) -> Settings:
@@ -339,7 +284,7 @@ async def test_client_started_cycle_is_one_trace_down_to_http_and_sql(
     settings = settings_for(temporal_env, database_url, replay_server)
     client = await traced_client(settings)
     spec = get_source(SOURCE)
-    async with traced_worker(client, settings):
+    async with running_worker(client, settings):
         ids = []
         for _ in range(2):  # the second cycle gets a 304 for the index
             workflow_id = f"scrape-{SOURCE}-trace-{uuid.uuid4().hex[:8]}"
@@ -387,7 +332,7 @@ async def test_scheduled_cycle_is_one_trace_rooted_at_its_run(
     # The project's schedule under an id of this test's own, so that no other test
     # listing the runs of ``scrape-us_state_dept`` ever sees this one.
     schedule_id = f"{spec.schedule_id}-trace-{uuid.uuid4().hex[:8]}"
-    async with traced_worker(client, settings):
+    async with running_worker(client, settings):
         handle = await client.create_schedule(schedule_id, scrape_schedule(spec, settings))
         try:
             await handle.trigger()
@@ -424,7 +369,9 @@ async def test_untraced_start_replayed_on_every_task_stays_one_trace(
     settings = settings_for(temporal_env, database_url, replay_server)
     client = await traced_client(settings)
     spec = get_source(SOURCE)
-    async with traced_worker(client, settings, replay_every_task=True):
+    # No workflow cache: every workflow task replays the run's history from the start.
+    async with running_worker(client, settings, max_cached_workflows=0) as workers:
+        assert {w.config(active_config=True)["max_cached_workflows"] for w in workers} == {0}
         handle = await temporal_env.client.start_workflow(  # a client without tracing
             ScrapeSourceWorkflow.run,
             scrape_input(spec, settings),
@@ -461,3 +408,27 @@ def assert_run_rooted_trace(
     # Nothing of this run went to another trace.
     elsewhere = [s.name for s in receiver.find(temporalRunID=run_id) if s.trace_id != trace_id]
     assert not elsewhere
+
+
+async def test_a_pools_reset_statement_is_not_a_span(
+    database_url: str, tracer_provider: TracerProvider, receiver: OtlpReceiver
+) -> None:
+    """``traced_pool_init`` on a pool with asyncpg's own reset (the worker's pool has none).
+
+    asyncpg runs ``pg_advisory_unlock_all(); CLOSE ALL; ...`` on every release: the pool's
+    housekeeping, not the application's SQL, so it gets no span.
+    """
+    marker = f"SELECT 'reset-{uuid.uuid4().hex}'"
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1, init=traced_pool_init())
+    assert pool is not None
+    try:
+        for _ in range(2):
+            async with pool.acquire() as conn:
+                assert conn.get_reset_query(), "asyncpg's reset runs on release"
+                await conn.fetchval(marker)
+    finally:
+        await pool.close()
+    settle(tracer_provider)
+
+    spans = receiver.find(**{"db.name": database_url.rsplit("/", 1)[1]})
+    assert [s.attributes["db.statement"] for s in spans] == [marker, marker]
