@@ -233,6 +233,9 @@ class CpuMeter:
 def start_py_spy(pid: int | None, output: Path) -> subprocess.Popen[bytes]:
     """``py-spy record`` of ``pid`` into ``output`` (collapsed stacks) until :func:`stop_py_spy`.
 
+    Only samples of the thread holding the GIL (``--gil``): a crawl is bound by one
+    interpreter, and threads waiting for it would otherwise count as busy.
+
     Raises:
         BenchError: py-spy is not installed (``pip install py-spy``) or ``pid`` is None.
     """
@@ -241,7 +244,7 @@ def start_py_spy(pid: int | None, output: Path) -> subprocess.Popen[bytes]:
     if found is None or pid is None:
         raise BenchError("profiling needs py-spy (pip install py-spy) and a process to profile")
     output.parent.mkdir(parents=True, exist_ok=True)
-    argv = [found, "record", "--pid", str(pid), "--rate", "200", "--format", "raw"]
+    argv = [found, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--gil"]
     argv += ["--output", str(output), "--nonblocking"]
     process = subprocess.Popen(
         argv,
