@@ -42,7 +42,8 @@ class ScrapeSourceInput:
         source: Source id.
         retry: Retry policy parameters for scrape activities.
         countries: Scrape exactly these countries now, changed or not (None: what changed).
-        batch_size: Countries per fetch activity.
+        batch_size: At most this many countries per fetch activity; a cycle's plan is cut
+            into even batches, at least ``max_parallel_batches`` of them.
         max_parallel_batches: Fetch activities running at once.
         batch_concurrency: Documents fetched at once inside one activity.
     """
@@ -50,7 +51,7 @@ class ScrapeSourceInput:
     source: str
     retry: RetryConfig = field(default_factory=RetryConfig)
     countries: list[str] | None = None
-    batch_size: int = 25
+    batch_size: int = 100
     max_parallel_batches: int = 4
     batch_concurrency: int = 8
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     retry_maximum_attempts: int = Field(default=4, ge=1, le=20)
 
     worker_max_concurrent_activities: int = Field(default=50, ge=1)
+    #: Long polls a worker keeps open per task queue, for workflow and for activity tasks
+    #: each (the SDK's default is 5: 50 open polls over the five queues cost memory and
+    #: server work, and a scrape cycle's few dozen tasks a second need no more than 2).
+    worker_task_polls: int = Field(default=2, ge=1, le=20)
 
     rate_limits_enabled: bool = Field(
         default=True, description="False switches every source's rate limit off (benchmarks)"
@@ -77,7 +81,7 @@ class Settings(BaseSettings):
         " give the slot back and sleep on a durable workflow timer",
     )
     robots_txt_enabled: bool = True
-    scrape_batch_size: int = Field(default=25, ge=1, le=500)
+    scrape_batch_size: int = Field(default=100, ge=1, le=500)
     scrape_batch_concurrency: int = Field(default=8, ge=1, le=100)
     scrape_max_parallel_batches: int = Field(default=4, ge=1, le=100)
 

@@ -101,6 +101,8 @@ def build_worker(client: Client, queue: str, activities: Activities, settings: S
         workflows=ALL_WORKFLOWS,
         activities=activities.all(),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_task_polls=settings.worker_task_polls,
+        max_concurrent_activity_task_polls=settings.worker_task_polls,
     )
 
 

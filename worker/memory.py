@@ -1,8 +1,8 @@
 """Keep the worker's resident memory close to what it really uses (glibc malloc only).
 
 Measured on the full bench crawl: Python objects peak at about 7 MB while the process grew
-by 25–30 MB more, held by glibc in per-thread arenas (the Temporal core's threads, the
-thread that parses indexes) and above its default trim threshold. Two arenas, a fixed
+by 25–30 MB more, held by glibc in per-thread arenas (the Temporal core's threads) and
+above its default trim threshold. Two arenas, a fixed
 128 KiB mmap threshold (big blocks — raw documents, gzip buffers — go straight back to
 the system) and a 256 KiB trim threshold keep that growth small at no measurable cost.
 """

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
@@ -14,6 +15,30 @@ with workflow.unsafe.imports_passed_through():
     from activities.types import CountryInput, CountryResult, CountryTask, FailureInfo, RetryConfig
     from advisories.retry import FailureKind
     from advisories.sources import SourceSpec
+
+_T = TypeVar("_T")
+
+
+def even_batches(items: Sequence[_T], *, max_size: int, parallel: int) -> list[list[_T]]:
+    """``items`` in order, cut into batches of (nearly) equal size.
+
+    As few batches as ``max_size`` allows, but at least ``parallel`` (when there are that
+    many items): the batches that run at once then end at about the same time, and no
+    slot idles through a short last batch or waits for one more round trip.
+    """
+    if max_size < 1 or parallel < 1:
+        raise ValueError(f"max_size and parallel must be >= 1, got {max_size}, {parallel}")
+    if not items:
+        return []
+    count = max(-(-len(items) // max_size), min(parallel, len(items)))
+    size, extra = divmod(len(items), count)
+    batches, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        batches.append(list(items[start:end]))
+        start = end
+    return batches
+
 
 #: Error types no retry can fix: the document or the request itself is wrong.
 NON_RETRYABLE_ERRORS = [

@@ -40,7 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from advisories.queues import MAINTENANCE
     from advisories.retry import FailureKind
     from advisories.sources import SourceSpec, get_source
-    from workflows.common import activity_retry_policy, failure_from_error, scrape_one_country
+    from workflows.common import (
+        activity_retry_policy,
+        even_batches,
+        failure_from_error,
+        scrape_one_country,
+    )
     from workflows.quarantine import (
         INDEX_COUNTRY,
         QuarantineWorkflow,
@@ -212,9 +217,9 @@ class ScrapeSourceWorkflow:
                     )
 
         while pending:
-            batches = [
-                pending[i : i + inp.batch_size] for i in range(0, len(pending), inp.batch_size)
-            ]
+            batches = even_batches(
+                pending, max_size=inp.batch_size, parallel=inp.max_parallel_batches
+            )
             results = await asyncio.gather(*(run_batch(b) for b in batches))
             pending = []
             wait = 0.0
