@@ -55,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
 
 #: ``workflow.patched`` id: index quarantines are named by the whole run id, not its prefix.
 WHOLE_RUN_ID_PATCH = "quarantine-id-whole-run-id"
+#: ``workflow.patched`` id: a cycle's plan is cut into even batches (``even_batches``).
+EVEN_BATCHES_PATCH = "even-batches"
 
 
 @workflow.defn
@@ -217,9 +219,13 @@ class ScrapeSourceWorkflow:
                     )
 
         while pending:
-            batches = even_batches(
-                pending, max_size=inp.batch_size, parallel=inp.max_parallel_batches
-            )
+            if workflow.patched(EVEN_BATCHES_PATCH):
+                batches = even_batches(
+                    pending, max_size=inp.batch_size, parallel=inp.max_parallel_batches
+                )
+            else:  # cycles started before even batches replay as they ran
+                size = inp.batch_size
+                batches = [pending[i : i + size] for i in range(0, len(pending), size)]
             results = await asyncio.gather(*(run_batch(b) for b in batches))
             pending = []
             wait = 0.0
