@@ -317,12 +317,14 @@ class ScrapeActivities:
         finally:
             await self._flush(ledger)
         await self._jobs.finish(
-            job_key=inp.job_key,
-            status="success",
-            http_status=result.status,
-            requests_made=result.requests_made,
-            items_seen=index.items_seen,
-            versions_created=index.versions_created,
+            JobFinish(
+                job_key=inp.job_key,
+                status="success",
+                http_status=result.status,
+                requests_made=result.requests_made,
+                items_seen=index.items_seen,
+                versions_created=index.versions_created,
+            ),
             peak_rss_mb=_rss_mb(),
         )
         log.info(
@@ -579,12 +581,14 @@ class ScrapeActivities:
 
     async def _record_failure(self, job_key: str, exc: BaseException, status: str) -> None:
         await self._jobs.finish(
-            job_key=job_key,
-            status=status,
-            http_status=exc.status if isinstance(exc, FetchError) else None,
-            requests_made=1,
-            error=str(exc),
-            traceback=_traceback(exc),
+            JobFinish(
+                job_key=job_key,
+                status=status,
+                http_status=exc.status if isinstance(exc, FetchError) else None,
+                requests_made=1,
+                error=str(exc),
+                traceback=_traceback(exc),
+            ),
             peak_rss_mb=_rss_mb(),
         )
 
@@ -639,12 +643,14 @@ class ScrapeActivities:
             started_at=datetime.fromisoformat(inp.started_at) if inp.started_at else None,
         )
         await self._jobs.finish(
-            job_key=inp.job_key,
-            status=inp.status,
-            requests_made=inp.requests_made,
-            items_seen=inp.items_seen,
-            versions_created=inp.versions_created,
-            error=inp.error,
+            JobFinish(
+                job_key=inp.job_key,
+                status=inp.status,
+                requests_made=inp.requests_made,
+                items_seen=inp.items_seen,
+                versions_created=inp.versions_created,
+                error=inp.error,
+            ),
             peak_rss_mb=_rss_mb(),
         )
 

@@ -575,35 +575,9 @@ class JobStore:
         telemetry.JOBS.add(len(rows), {"source": source, "kind": kind, "status": "started"})
         return {r["job_key"]: int(r["id"]) for r in rows}
 
-    async def finish(
-        self,
-        *,
-        job_key: str,
-        status: str,
-        http_status: int | None = None,
-        requests_made: int = 0,
-        items_seen: int = 0,
-        versions_created: int = 0,
-        peak_rss_mb: float | None = None,
-        error: str | None = None,
-        traceback: str | None = None,
-    ) -> None:
-        """Record how a job ended (or that it will be retried)."""
-        await self.finish_many(
-            [
-                JobFinish(
-                    job_key=job_key,
-                    status=status,
-                    http_status=http_status,
-                    requests_made=requests_made,
-                    items_seen=items_seen,
-                    versions_created=versions_created,
-                    error=error,
-                    traceback=traceback,
-                )
-            ],
-            peak_rss_mb=peak_rss_mb,
-        )
+    async def finish(self, job: JobFinish, *, peak_rss_mb: float | None = None) -> None:
+        """Record how one job ended (or that it will be retried)."""
+        await self.finish_many([job], peak_rss_mb=peak_rss_mb)
 
     async def finish_many(
         self, jobs: Sequence[JobFinish], *, peak_rss_mb: float | None = None, now: float = 0.0

@@ -63,7 +63,7 @@ async def test_a_batch_starts_and_finishes_its_jobs_together_with_their_own_time
 async def test_starting_again_resets_a_finished_job_and_counts_add_up(pool: asyncpg.Pool) -> None:
     jobs = JobStore(pool)
     await jobs.start_many([("c/FR", "FR")], source=UK, kind="country")
-    await jobs.finish(job_key="c/FR", status="retry", requests_made=1, error="HTTP 503")
+    await jobs.finish(JobFinish("c/FR", "retry", requests_made=1, error="HTTP 503"))
     await jobs.start_many([("c/FR", "FR")], source=UK, kind="country", attempt=2)
     row = await pool.fetchrow("SELECT status, error, finished_at, attempt FROM scrape_jobs")
     assert row is not None and tuple(row) == ("started", None, None, 2)
