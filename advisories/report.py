@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -1003,6 +1003,26 @@ def _colours(report: Report) -> dict[str, str]:
     return {s.source: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(report.sources)}
 
 
+#: A line's label suffix and its value in one bucket.
+_Measure = tuple[str, Callable[[BucketStats], float | None]]
+
+
+def _solid_and_dashed(
+    report: Report, colour: Mapping[str, str], solid: _Measure, dashed: _Measure
+) -> list[_Series]:
+    """Two lines per source in the source's colour: ``solid`` and ``dashed``."""
+    return [
+        _Series(
+            f"{s.source} {label}",
+            colour[s.source],
+            [value(b) for b in s.series],
+            dashed=is_dashed,
+        )
+        for s in report.sources
+        for (label, value), is_dashed in ((solid, False), (dashed, True))
+    ]
+
+
 def _charts(report: Report) -> dict[str, tuple[str, str]]:
     """Every chart of the report: id → (heading, SVG)."""
     labels = _x_labels(report)
@@ -1031,23 +1051,12 @@ def _charts(report: Report) -> dict[str, tuple[str, str]]:
             "chart-duration",
             heading,
             labels,
-            [
-                series
-                for s in report.sources
-                for series in (
-                    _Series(
-                        f"{s.source} p50",
-                        colour[s.source],
-                        [_ms_to_s(b.duration_p50_ms) for b in s.series],
-                    ),
-                    _Series(
-                        f"{s.source} p95",
-                        colour[s.source],
-                        [_ms_to_s(b.duration_p95_ms) for b in s.series],
-                        dashed=True,
-                    ),
-                )
-            ],
+            _solid_and_dashed(
+                report,
+                colour,
+                ("p50", lambda b: _ms_to_s(b.duration_p50_ms)),
+                ("p95", lambda b: _ms_to_s(b.duration_p95_ms)),
+            ),
             y_label="seconds",
             value_format="{:.2f} s",
         ),
@@ -1059,23 +1068,12 @@ def _charts(report: Report) -> dict[str, tuple[str, str]]:
             "chart-requests",
             heading,
             labels,
-            [
-                series
-                for s in report.sources
-                for series in (
-                    _Series(
-                        f"{s.source} requests",
-                        colour[s.source],
-                        [float(b.requests) for b in s.series],
-                    ),
-                    _Series(
-                        f"{s.source} budget",
-                        colour[s.source],
-                        [b.budget for b in s.series],
-                        dashed=True,
-                    ),
-                )
-            ],
+            _solid_and_dashed(
+                report,
+                colour,
+                ("requests", lambda b: float(b.requests)),
+                ("budget", lambda b: b.budget),
+            ),
             y_label="requests",
             value_format="{:g}",
         ),
