@@ -163,7 +163,6 @@ class ScrapeActivities:
         self._documents = DocumentStore(pool)
         self._index = IndexStore(pool)
         self._jobs = JobStore(pool)
-        self._limits_on = settings.rate_limits_enabled
 
     # ------------------------------------------------------------------ requests
 
@@ -176,7 +175,8 @@ class ScrapeActivities:
                 source, url, take_budget=self._budget, record=self._record_status
             )
         # Limits off: nothing to ask before the request; it is recorded afterwards (ledger).
-        grant = await self._budget(source, kind=kind, url=url) if self._limits_on else None
+        limits_on = self._settings.rate_limits_enabled
+        grant = await self._budget(source, kind=kind, url=url) if limits_on else None
         sent = time.monotonic()
         state = await self._documents.get(source, url) if conditional else None
         try:
@@ -187,41 +187,25 @@ class ScrapeActivities:
                 last_modified=state.last_modified if state else None,
             )
         except FetchError as exc:
-            await self._record(ledger, grant, source, kind, url, sent, exc.status, None, False)
+            request = RequestRecord(source, kind, url, sent, exc.status, None)
+            await self._record(ledger, grant, request, limits_on=limits_on)
             raise
-        await self._record(
-            ledger,
-            grant,
-            source,
-            kind,
-            url,
-            sent,
-            result.status,
-            len(result.body),
-            result.not_modified,
+        request = RequestRecord(
+            source, kind, url, sent, result.status, len(result.body), result.not_modified
         )
+        await self._record(ledger, grant, request, limits_on=limits_on)
         return result
 
     async def _record(
-        self,
-        ledger: _Ledger,
-        grant: int | None,
-        source: str,
-        kind: str,
-        url: str,
-        sent: float,
-        status: int | None,
-        size: int | None,
-        not_modified: bool,
+        self, ledger: _Ledger, grant: int | None, request: RequestRecord, *, limits_on: bool
     ) -> None:
+        """How a request ended: on its granted row, or (limits off) kept for the ledger."""
         if grant is not None:
             await self._limiter.record_response(
-                grant, status=status, bytes=size, not_modified=not_modified
+                grant, status=request.status, bytes=request.bytes, not_modified=request.not_modified
             )
-        elif not self._limits_on:
-            ledger.requests.append(
-                RequestRecord(source, kind, url, sent, status, size, not_modified)
-            )
+        elif not limits_on:
+            ledger.requests.append(request)
 
     async def _start_jobs(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -580,35 +581,47 @@ class JobStore:
         await self.finish_many([job], peak_rss_mb=peak_rss_mb)
 
     async def finish_many(
-        self, jobs: Sequence[JobFinish], *, peak_rss_mb: float | None = None, now: float = 0.0
+        self,
+        jobs: Sequence[JobFinish],
+        *,
+        peak_rss_mb: float | None = None,
+        now: float | None = None,
     ) -> None:
         """Record how several jobs ended, in one statement.
 
         ``now`` is the ``time.monotonic()`` reading the jobs' ``started`` / ``finished``
-        readings are relative to; the times written are the database clock minus those
-        ages, so that every timestamp of ``scrape_jobs`` comes from one clock.
+        readings are relative to (default: the current one); the times written are the
+        database clock minus those ages, so that every timestamp of ``scrape_jobs`` comes
+        from one clock.
         """
         if not jobs:
             return
+        if now is None:
+            now = time.monotonic()
         rows = await self._pool.fetch(
             """
             UPDATE scrape_jobs j SET
                 status = u.status,
-                started_at = coalesce(now() - make_interval(secs => u.started_ago), j.started_at),
-                finished_at = now() - make_interval(secs => coalesce(u.finished_ago, 0)),
+                started_at = coalesce(u.started_at, j.started_at),
+                finished_at = u.finished_at,
                 duration_ms = (extract(epoch FROM
-                    now() - make_interval(secs => coalesce(u.finished_ago, 0))
-                    - coalesce(now() - make_interval(secs => u.started_ago), j.started_at)
-                ) * 1000)::integer,
+                    u.finished_at - coalesce(u.started_at, j.started_at)) * 1000)::integer,
                 http_status = coalesce(u.http_status, j.http_status),
                 requests_made = j.requests_made + u.requests_made,
                 items_seen = u.items_seen, versions_created = j.versions_created + u.versions,
                 peak_rss_mb = greatest(j.peak_rss_mb, $10), error = u.error,
                 traceback = u.traceback
-            FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[], $5::integer[],
-                        $6::integer[], $7::text[], $8::text[], $9::float8[], $11::float8[])
-                AS u(job_key, status, http_status, requests_made, items_seen, versions, error,
-                     traceback, started_ago, finished_ago)
+            FROM (
+                SELECT job_key, status, http_status, requests_made, items_seen, versions, error,
+                       traceback,
+                       now() - make_interval(secs => started_ago) AS started_at,
+                       now() - make_interval(secs => coalesce(finished_ago, 0)) AS finished_at
+                FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[],
+                            $5::integer[], $6::integer[], $7::text[], $8::text[],
+                            $9::float8[], $11::float8[])
+                    AS t(job_key, status, http_status, requests_made, items_seen, versions,
+                         error, traceback, started_ago, finished_ago)
+            ) AS u
             WHERE j.job_key = u.job_key
             RETURNING j.source, j.kind, u.status
             """,

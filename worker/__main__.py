@@ -61,7 +61,7 @@ async def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    tune_malloc()  # before the Temporal core and the parse thread start their threads
+    tune_malloc()  # before the Temporal core starts its threads
     code = asyncio.run(_main(sys.argv[1:]))
     # temporalio can crash during interpreter finalisation (sdk-python #300):
     # flush and leave without running it.

@@ -113,9 +113,12 @@ async def build_workers(
     pool: asyncpg.Pool,
     http: SourceHttpClient,
     queues: Sequence[str] = ALL_QUEUES,
+    health: HealthSettings | None = None,
 ) -> list[Worker]:
-    """Workers for ``queues`` sharing one client (as in the worker process)."""
-    activities = await build_activities(settings=settings, pool=pool, http=http, client=client)
+    """Workers for ``queues`` sharing one client and one set of activities."""
+    activities = await build_activities(
+        settings=settings, pool=pool, http=http, client=client, health=health
+    )
     return [build_worker(client, queue, activities, settings) for queue in queues]
 
 
@@ -129,11 +132,14 @@ async def run(
     http = SourceHttpClient(settings)
     try:
         runtime = runtime_with_prometheus(metrics_bind_address())
-        client = await connect(settings, runtime=runtime)
-        activities = await build_activities(
-            settings=settings, pool=pool, http=http, client=client, health=health
+        workers = await build_workers(
+            await connect(settings, runtime=runtime),
+            settings=settings,
+            pool=pool,
+            http=http,
+            queues=queues,
+            health=health,
         )
-        workers = [build_worker(client, queue, activities, settings) for queue in queues]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
