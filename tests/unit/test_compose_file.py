@@ -26,7 +26,7 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
 #: Services that run until stopped; the others are one-shot jobs.
-LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "jaeger", "worker"}
+LONG_RUNNING = {"postgresql", "temporal", "temporal-ui", "jaeger", "worker", "api"}
 JOBS = {"migrate", "search-attributes", "schedules"}
 #: A value that is only a variable reference: ``${NAME}``, ``${NAME:?msg}``, ``${NAME:-x}``.
 VARIABLE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*(?::?[?-][^}]*)?\}$")
@@ -86,13 +86,14 @@ def test_third_party_images_are_pinned(services: dict[str, dict[str, Any]]) -> N
 
 def test_project_services_share_the_worker_image(services: dict[str, dict[str, Any]]) -> None:
     built = {name: s for name, s in services.items() if "build" in s}
-    assert set(built) == {"migrate", "schedules", "worker"}
+    assert set(built) == {"migrate", "schedules", "worker", "api"}
     assert len({s["image"] for s in built.values()}) == 1
     assert all(s["build"]["dockerfile"] == "Dockerfile" for s in built.values())
     assert services["migrate"]["command"] == ["python", "-m", "schema"]
     assert services["schedules"]["command"] == ["python", "-m", "starter", "schedules", "sync"]
     # The worker runs the image's CMD, python -m worker.
     assert "command" not in services["worker"]
+    assert services["api"]["command"][:3] == ["python", "-m", "api"]
 
 
 def test_health_checks_and_restart_policies(services: dict[str, dict[str, Any]]) -> None:
@@ -122,6 +123,8 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
             "search-attributes": "service_completed_successfully",
             "jaeger": "service_started",  # tracing is optional; never block on it
         },
+        # The service reads PostgreSQL only; it needs neither Temporal nor the worker.
+        "api": {"postgresql": "service_healthy", "migrate": "service_completed_successfully"},
     }
     for name, service in services.items():
         depends = {
