@@ -86,9 +86,12 @@ async def _run(profile: Profile, stack: Stack, out: Console, err: Console) -> di
     t = time.monotonic()
     await asyncio.to_thread(stack.start_replay)
     lap("replay", t)
+    t = time.monotonic()
+    await asyncio.to_thread(stack.start_api)
+    lap("api", t)
     err.print(
         f"stack up: PostgreSQL {stack.database_url}, Temporal {stack.temporal_address}, "
-        f"replay {stack.replay_url} ({setup})",
+        f"replay {stack.replay_url}, API {stack.api_url} ({setup})",
         highlight=False,
     )
     # The harness's own client retries through the dev server restart on purpose: keep the
@@ -107,18 +110,20 @@ async def _run(profile: Profile, stack: Stack, out: Console, err: Console) -> di
         complete = False
         scenario.problem(f"run aborted: {type(exc).__name__}: {exc}")
     accounting = await account(stack.database_url, client, stack.catalogue)
+    api_failures = scenario.api.failures()
     result: dict[str, Any] = {
         "profile": profile.to_json(),
         "complete": complete,
-        "ok": complete and accounting.ok,
-        "failures": accounting.failures() + ([] if complete else ["run incomplete"]),
+        "ok": complete and accounting.ok and not api_failures,
+        "failures": accounting.failures() + api_failures + ([] if complete else ["run incomplete"]),
         **accounting.to_json()["totals"],
         "accounting": accounting.to_json(),
+        "api": scenario.api.to_json(),
         "setup_seconds": setup,
         "total_seconds": round(time.monotonic() - started, 1),
         "run": scenario.to_json(),
     }
-    print_report(out, accounting, result["run"])
+    print_report(out, accounting, result["run"], result["api"])
     verdict = (
         "[green]PASS[/]" if result["ok"] else f"[red]FAIL[/] ({', '.join(result['failures'])})"
     )

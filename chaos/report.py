@@ -14,8 +14,10 @@ def _mark(ok: bool) -> str:
     return "[green]✓[/]" if ok else "[red]✗[/]"
 
 
-def print_report(console: Console, accounting: Accounting, run: dict[str, Any]) -> None:
-    """Per-source accounting, the checks, and the phases with their timings."""
+def print_report(
+    console: Console, accounting: Accounting, run: dict[str, Any], api: dict[str, Any]
+) -> None:
+    """Per-source accounting, the checks, the phases with their timings, the service's answers."""
     table = Table(title="Chaos run: what the store holds after the faults", title_justify="left")
     columns = (
         "source",
@@ -92,6 +94,7 @@ def print_report(console: Console, accounting: Accounting, run: dict[str, Any]) 
             _notes(phase),
         )
     console.print(phases)
+    _print_api(console, api)
     problems = run.get("problems") or []
     if problems:
         console.print("[bold red]Problems seen during the run:[/]")
@@ -106,6 +109,34 @@ def print_report(console: Console, accounting: Accounting, run: dict[str, Any]) 
                 highlight=False,
                 markup=False,
             )
+
+
+def _print_api(console: Console, api: dict[str, Any]) -> None:
+    """What the advisory service answered in each phase, and its verdict."""
+    table = Table(
+        title=f"Advisory service ({', '.join(api.get('paths', []))})", title_justify="left"
+    )
+    for column in ("phase", "requests", "statuses", "no answer", "max latency ms"):
+        table.add_column(column, justify="left" if column in {"phase", "statuses"} else "right")
+    for name, counts in api.get("phases", {}).items():
+        statuses = ", ".join(f"{k}×{v}" for k, v in counts["statuses"].items()) or "-"
+        errors = sum(counts["errors"].values())
+        table.add_row(
+            name, str(counts["requests"]), statuses, _red_if(errors), _num(counts["max_latency_ms"])
+        )
+    console.print(table)
+    outage = api.get("outage", {})
+    recovered = api.get("recovered_after_seconds")
+    console.print(
+        f"PostgreSQL down: {outage.get('answers_503', 0)} answers 503 "
+        f"({outage.get('answers_503_with_retry_after_and_json_error', 0)} with Retry-After and a "
+        f"JSON error), other answers {outage.get('other_answers', {})}; serving again "
+        + ("-" if recovered is None else f"{recovered:.1f} s")
+        + " after the restart",
+        highlight=False,
+    )
+    for failure in api.get("failures", []):
+        console.print(f"  [red]✗[/] {failure}", highlight=False)
 
 
 def _red_if(value: int) -> str:
@@ -130,7 +161,10 @@ def _notes(phase: dict[str, Any]) -> str:
             f"polling again after {obs.get('workers_polling_again_after_seconds')} s"
         )
     if name == "postgres":
-        return f"down {obs.get('down_seconds')} s"
+        return (
+            f"down {obs.get('down_seconds')} s; API 503 ×{obs.get('api_503_while_down')}, "
+            f"serving again after {obs.get('api_recovered_after_seconds')} s"
+        )
     if name == "replay":
         return f"faults {obs.get('faults_injected')} of {obs.get('requests')} requests"
     if name == "recover":

@@ -4,7 +4,8 @@
    and watch when the server hands the killed attempts to another worker.
 2. ``temporal``: SIGTERM the dev server mid-crawl, start it again on the same SQLite file and
    port, and check that every worker polls again by itself.
-3. ``postgres``: stop PostgreSQL mid-crawl for a while, then start it again.
+3. ``postgres``: stop PostgreSQL mid-crawl for a while, then start it again; the advisory
+   service must say 503 with ``Retry-After`` meanwhile and serve again by itself afterwards.
 4. ``replay``: the replay server fails a share of requests (500, hang past the client timeout,
    truncated body, garbage) during a crawl, then heals.
 5. ``recover``: ``python -m starter process-dlq`` and a fresh cycle of every source, in rounds,
@@ -13,7 +14,8 @@
 Phases 2-4 each publish a *wave* (every GOV.UK and Canada country changed) so that the fault
 lands on real work. A phase waits a bounded time for its own cycles, never for earlier ones:
 cycles delayed by a fault (a killed worker's batch waits for its heartbeat timeout) overlap the
-next phases, and phase 5 waits for all of them.
+next phases, and phase 5 waits for all of them. Through every phase an :class:`ApiProbe` reads
+from the advisory service, which must keep answering while crawls run.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from advisories.queues import MAINTENANCE, SCRAPING, SCRAPING_HIGH_PRIORITY
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from chaos import catalogue
+from chaos.api_probe import ApiProbe
 from chaos.profile import Profile
 from chaos.stack import Stack
 from chaos.temporal import (
@@ -157,6 +160,7 @@ class Scenario:
         self._killed_at: float | None = None
         self._watchers: list[asyncio.Task[None]] = []
         self._replacements = 0
+        self.api = ApiProbe(stack.api_url)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -391,6 +395,7 @@ class Scenario:
         self.check_deadline()
         phase = Phase(name, title, self.now())
         self.phases.append(phase)
+        self.api.enter(name)
         self.say(f"[bold]phase {len(self.phases)}: {title}[/]")
         return phase
 
@@ -560,15 +565,24 @@ class Scenario:
         before = await self.stored_documents(cycles)
         phase.fault_at = self.now()
         stop_seconds = await asyncio.to_thread(self.stack.stop_postgres)
+        self.api.database_down()
         self.say(f"PostgreSQL stopped ({stop_seconds:.1f} s); {before} documents stored so far")
         await asyncio.sleep(down)
         start_seconds = await asyncio.to_thread(self.stack.start_postgres)
+        self.api.database_up()
         phase.healed_at = self.now()
         self.say(f"PostgreSQL started again ({start_seconds:.1f} s)")
+        recovered = await self.api.wait_recovered()
+        self.say(
+            f"advisory service: {self.api.outage_503} answers 503 while down; serving again "
+            + (f"{recovered:.1f} s after the restart" if recovered is not None else "NOT yet")
+        )
         phase.observations.update(
             documents_stored_before_stop=before,
             down_seconds=round(phase.healed_at - phase.fault_at, 1),
             start_seconds=round(start_seconds, 1),
+            api_503_while_down=self.api.outage_503,
+            api_recovered_after_seconds=(None if recovered is None else round(recovered, 1)),
         )
         self.end(phase, cycles, await self.wait_cycles(cycles, self.profile.phase_wait_seconds))
 
@@ -717,6 +731,7 @@ class Scenario:
             catalogue.documents_per_wave, self.stack.catalogue
         )
         await self.start_workers()
+        self.api.start()
         try:
             await self.phase_kill()
             await self.phase_temporal()
@@ -724,6 +739,7 @@ class Scenario:
             await self.phase_replay()
             await self.phase_recover()
         finally:
+            await self.api.stop()
             for task in self._watchers:
                 task.cancel()
             for task in self._watchers:

@@ -1,10 +1,11 @@
 """The processes of a chaos run, each on loopback, each its own process, all in one temp dir.
 
 PostgreSQL (a throw-away cluster on a free port), the Temporal dev server (a SQLite file in the
-temp dir, WAL mode, so a restart keeps its state), the replay server (``python -m replay``) and
-any number of ``python -m worker`` processes. Built on :mod:`starter.devstack`; synchronous
-(the scenario runs these calls in threads). :meth:`Stack.close` stops everything this stack
-started and removes its data; it is safe to call more than once and after a partial start.
+temp dir, WAL mode, so a restart keeps its state), the replay server (``python -m replay``), the
+advisory service (``python -m api``) and any number of ``python -m worker`` processes. Built
+on :mod:`starter.devstack`; synchronous (the scenario runs these calls in threads).
+:meth:`Stack.close` stops everything this stack started and removes its data; it is safe to
+call more than once and after a partial start.
 """
 
 from __future__ import annotations
@@ -43,19 +44,20 @@ class Ports:
     temporal: int
     temporal_ui: int
     replay: int
+    api: int
 
     @classmethod
     def free(cls) -> Ports:
-        """Four distinct ports nothing listens on right now."""
+        """Five distinct ports nothing listens on right now."""
         ports: set[int] = set()
         for _ in range(50):
             ports.add(devstack.find_free_port())
-            if len(ports) == 4:
+            if len(ports) == 5:
                 break
-        if len(ports) < 4:
-            raise StackError("could not find four free loopback ports")
-        postgres, temporal, ui, replay = sorted(ports)
-        return cls(postgres=postgres, temporal=temporal, temporal_ui=ui, replay=replay)
+        if len(ports) < 5:
+            raise StackError("could not find five free loopback ports")
+        postgres, temporal, ui, replay, api = sorted(ports)
+        return cls(postgres=postgres, temporal=temporal, temporal_ui=ui, replay=replay, api=api)
 
 
 @dataclass
@@ -133,6 +135,10 @@ class Stack:
     @property
     def replay_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.replay}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.api}"
 
     def log(self, name: str) -> Path:
         """The log file of service ``name``."""
@@ -227,6 +233,23 @@ class Stack:
             time.sleep(0.05)
         return pid
 
+    # ------------------------------------------------------------------ advisory service
+
+    def start_api(self, *, timeout: float = 60.0) -> int:
+        """``python -m api`` on the run's database; its pid once it listens."""
+        argv = [sys.executable, "-m", "api", "--host", LOOPBACK, "--port", str(self.ports.api)]
+        pid = devstack.start_service(
+            "api", argv, env=self.env(), state_dir=self.state_dir, cwd=self.root
+        )
+        deadline = time.monotonic() + timeout
+        while not _accepts(self.ports.api):
+            if not _alive(pid):
+                raise StackError(f"the advisory service exited: see {self.log('api')}")
+            if time.monotonic() > deadline:
+                raise StackError(f"the advisory service did not listen within {timeout:.0f} s")
+            time.sleep(0.05)
+        return pid
+
     # ------------------------------------------------------------------ workers
 
     def start_worker(self) -> tuple[str, int]:
@@ -275,7 +298,7 @@ class Stack:
         if self._closed:
             return []
         self._closed = True
-        names = [*sorted(self.workers), "replay", "temporal"]
+        names = [*sorted(self.workers), "api", "replay", "temporal"]
         for name in names:
             with contextlib.suppress(Exception):
                 devstack.stop_service(name, timeout=10.0, state_dir=self.state_dir)

@@ -55,3 +55,9 @@ def test_short_chaos_run_loses_nothing(tmp_path: Path) -> None:
         "replay",
         "recover",
     ], report
+    # The advisory service kept answering, said 503 while PostgreSQL was down, came back alone.
+    api = result["api"]
+    assert api["failures"] == [], report
+    assert api["outage"]["answers_503"] > 0, report
+    assert api["recovered_after_seconds"] is not None, report
+    assert all(not counts["errors"] for counts in api["phases"].values()), report
