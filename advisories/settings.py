@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     scrape_batch_size: int = Field(default=100, ge=1, le=500)
     scrape_batch_concurrency: int = Field(default=8, ge=1, le=100)
     scrape_max_parallel_batches: int = Field(default=4, ge=1, le=100)
+    followup_enabled: bool = Field(
+        default=True,
+        description="A cycle that raises a country to FOLLOWUP_MIN_LEVEL or above starts a"
+        " forced follow-up run of every other source listing it (advisories/followup.py)",
+    )
+    followup_min_level: int = Field(default=3, ge=1, le=4)
 
     log_level: str = "INFO"
     state_dir: Path = Path(".state")
