@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     )
     followup_min_level: int = Field(default=3, ge=1, le=4)
 
+    api_workers: int = Field(
+        default=1, ge=1, le=16, description="uvicorn worker processes of `python -m api`"
+    )
+    api_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often the API checks the data version when no notification came",
+    )
+
     log_level: str = "INFO"
     state_dir: Path = Path(".state")
 

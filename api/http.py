@@ -1,0 +1,322 @@
+"""HTTP helpers of the read API (pure): bodies, validators, CSV, Atom, the response cache.
+
+A response is built once per data version into a :class:`Prepared` (body, strong ETag,
+Last-Modified, media type) and kept in a :class:`ResponseCache`; repeated and conditional
+requests are answered from it without touching PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import dataclasses
+import hashlib
+import io
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, Final
+from xml.etree import ElementTree as ET
+
+import orjson
+
+__all__ = [
+    "ATOM",
+    "CACHE_CONTROL",
+    "CSV",
+    "JSON",
+    "CsvTable",
+    "Prepared",
+    "ResponseCache",
+    "csv_body",
+    "decode_cursor",
+    "encode_cursor",
+    "etag_of",
+    "http_date",
+    "json_body",
+    "negotiate",
+    "not_modified",
+    "safe_cell",
+]
+
+JSON: Final = "application/json"
+CSV: Final = "text/csv; charset=utf-8"
+ATOM: Final = "application/atom+xml; charset=utf-8"
+#: Short: the data changes at most every few minutes, and a 304 costs almost nothing.
+CACHE_CONTROL: Final = "public, max-age=30"
+_ATOM_NS: Final = "http://www.w3.org/2005/Atom"
+# Cells a spreadsheet would evaluate as a formula (OWASP's CSV-injection list).
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_CURSOR_PREFIX: Final = "c1:"
+_CURSOR_RE: Final = re.compile(r"^c1:(\d{1,18})$")
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def json_body(payload: Any) -> bytes:
+    """``payload`` (plain JSON types, datetimes) as compact UTF-8 JSON."""
+    return orjson.dumps(payload, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag of ``body``: equal bodies, equal tags."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def http_date(moment: datetime) -> str:
+    """``moment`` as an HTTP-date (``Last-Modified``)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def negotiate(format_param: str | None, accept: str | None) -> str:
+    """``json`` or ``csv``: the ``format`` parameter wins, then ``Accept: text/csv``."""
+    if format_param:
+        return format_param
+    if accept and "text/csv" in accept:
+        # The one alternative representation: a client asking for CSV and JSON at
+        # once gets CSV only if it does not rank JSON higher.
+        return "csv" if _quality(accept, "text/csv") > _quality(accept, JSON) else "json"
+    return "json"
+
+
+def _quality(accept: str, media: str) -> float:
+    best = 0.0
+    for part in accept.split(","):
+        kind, _, params = part.strip().partition(";")
+        kind = kind.strip().lower()
+        if kind not in (media, media.split("/")[0] + "/*", "*/*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        # An exact match outranks a wildcard of the same quality.
+        best = max(best, q if kind == media else q - 0.001)
+    return best
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell that no spreadsheet runs as a formula.
+
+    Scraped text starting with ``= + - @`` (or a tab or carriage return) gets a leading
+    apostrophe, the usual neutralisation; numbers, booleans and times are written plainly.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@dataclass(frozen=True, slots=True)
+class CsvTable:
+    """A list endpoint's rows as CSV: the columns, in order, and one mapping per row."""
+
+    columns: Sequence[str]
+    rows: Iterable[Mapping[str, Any]]
+
+
+def csv_body(table: CsvTable) -> bytes:
+    """``table`` as RFC 4180 CSV with a header row."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow([safe_cell(row.get(column)) for column in table.columns])
+    return out.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def encode_cursor(last_id: int) -> str:
+    """The opaque cursor after the change ``last_id``."""
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The change id a cursor continues after.
+
+    Raises:
+        ValueError: with a one-line reason, for anything :func:`encode_cursor` did not make.
+    """
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise ValueError("invalid cursor: pass the next_cursor of a previous page") from None
+    match = _CURSOR_RE.match(text)
+    if match is None:
+        raise ValueError("invalid cursor: pass the next_cursor of a previous page")
+    return int(match[1])
+
+
+# --------------------------------------------------------------------------- Atom
+
+
+@dataclass(frozen=True, slots=True)
+class AtomEntry:
+    """One entry of an Atom feed."""
+
+    id: str
+    title: str
+    updated: datetime
+    link: str
+    summary: str
+    category: str
+
+
+def atom_feed(
+    *, feed_id: str, title: str, self_url: str, updated: datetime, entries: Sequence[AtomEntry]
+) -> bytes:
+    """A valid Atom 1.0 (RFC 4287) document; every text is escaped by the XML writer."""
+    ET.register_namespace("", _ATOM_NS)
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{_ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            element.text = _xml_text(text)
+        return element
+
+    feed = ET.Element(f"{{{_ATOM_NS}}}feed")
+    sub(feed, "id", feed_id)
+    sub(feed, "title", title)
+    sub(feed, "updated", _rfc3339(updated))
+    sub(feed, "link", rel="self", href=self_url, type="application/atom+xml")
+    author = sub(feed, "author")
+    sub(author, "name", "travel-advisory-scheduler")
+    for item in entries:
+        entry = sub(feed, "entry")
+        sub(entry, "id", item.id)
+        sub(entry, "title", item.title)
+        sub(entry, "updated", _rfc3339(item.updated))
+        sub(entry, "link", rel="alternate", href=item.link, type="text/html")
+        sub(entry, "category", term=item.category)
+        sub(entry, "summary", item.summary, type="text")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+# XML 1.0 forbids most control characters even escaped; scraped text may hold them.
+_XML_INVALID: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_INVALID.sub("", text)
+
+
+def _rfc3339(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- prepared responses
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A response built once: its body, validators and headers, ready to send again."""
+
+    body: bytes
+    media_type: str
+    etag: str
+    last_modified: str | None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    status: int = 200
+    #: ``time.monotonic()`` after which it must be rebuilt (None: valid for its data version).
+    expires_at: float | None = None
+
+    @classmethod
+    def build(
+        cls,
+        body: bytes,
+        media_type: str,
+        *,
+        last_modified: datetime | None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Prepared:
+        """Compute the ETag of ``body`` and format ``last_modified``."""
+        return cls(
+            body=body,
+            media_type=media_type,
+            etag=etag_of(body),
+            last_modified=None if last_modified is None else http_date(last_modified),
+            extra_headers=tuple((extra_headers or {}).items()),
+        )
+
+    def expiring(self, seconds: float) -> Prepared:
+        """The same response, to be rebuilt after ``seconds`` even if the data version holds."""
+        return dataclasses.replace(self, expires_at=time.monotonic() + seconds)
+
+    def headers(self, *, with_body: bool) -> list[tuple[bytes, bytes]]:
+        """Raw ASGI headers: validators, caching, ``Vary``; content headers with the body."""
+        out = [
+            (b"etag", self.etag.encode()),
+            (b"cache-control", CACHE_CONTROL.encode()),
+            (b"vary", b"Accept"),
+        ]
+        if self.last_modified is not None:
+            out.append((b"last-modified", self.last_modified.encode()))
+        for name, value in self.extra_headers:
+            out.append((name.lower().encode(), value.encode("latin-1")))
+        if with_body:
+            out.append((b"content-type", self.media_type.encode()))
+            out.append((b"content-length", str(len(self.body)).encode()))
+        return out
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` matches ``etag`` (RFC 9110: weak comparison, ``*``)."""
+    if not if_none_match:
+        return False
+    bare = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == bare:
+            return True
+    return False
+
+
+@dataclass
+class ResponseCache:
+    """Prepared responses of one data version, by request key; bounded, oldest dropped first.
+
+    A new data version gets a new, empty cache: a response computed while the version
+    changed lands in the old one and is never served under the new version.
+    """
+
+    version: tuple[Any, ...]
+    max_entries: int = 4096
+    _items: dict[tuple[str, ...], Prepared] = field(default_factory=dict)
+
+    def get(self, key: tuple[str, ...]) -> Prepared | None:
+        """The response stored under ``key``, if any."""
+        return self._items.get(key)
+
+    def put(self, key: tuple[str, ...], prepared: Prepared) -> None:
+        """Keep ``prepared`` under ``key``, evicting the oldest entry when full."""
+        if key not in self._items and len(self._items) >= self.max_entries:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = prepared
+
+    def __len__(self) -> int:
+        return len(self._items)
