@@ -22,6 +22,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m advisories.render.vendor
 	touch $@
 
 up: venv

@@ -148,7 +148,8 @@ class ReportGenerator:
             dataclasses.replace(rows, backlog=[*rows.backlog, *now]), start=start, end=end
         )
         texts = {
-            "html": render_html(report),
+            # Charts are drawn by a JavaScript engine (~0.1 s each): off the event loop.
+            "html": await asyncio.to_thread(render_html, report),
             "markdown": render_markdown(report),
             "json": render_json(report),
         }

@@ -8,17 +8,18 @@ country by every source, with disagreements flagged; recent changes) and
 renders them.
 
 Everything that came from a source (titles, country names, URLs) is untrusted
-text: HTML output escapes it with ``html.escape`` and only links ``http``/``https``
-URLs; Markdown output backslash-escapes every character Markdown (or raw HTML
-inside Markdown) could act on. The HTML page is self-contained: inline CSS,
-inline SVG charts drawn here, no script and no external resource (a
-Content-Security-Policy forbids both, should escaping ever be bypassed).
+text: the HTML is rendered by the shared, autoescaping template set
+(``advisories.render``) and only links ``http``/``https`` URLs; Markdown output
+backslash-escapes every character Markdown (or raw HTML inside Markdown) could
+act on. The HTML page is self-contained: the shared stylesheet inlined, the
+shared charts (Vega-Lite rendered to SVG on the server) inline, no script and no
+external resource (a Content-Security-Policy forbids both, should escaping ever
+be bypassed).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import math
 import re
@@ -27,10 +28,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
+
+from markupsafe import Markup
 
 from advisories.changes import ChangeKind
 from advisories.ratelimit import effective_policy
+from advisories.render import render, stylesheet, stylesheet_hash
+from advisories.render.charts import (
+    KIND_COLOURS,
+    LEVEL_COLOURS,
+    PALETTE,
+    Line,
+    bar_chart,
+    line_chart,
+)
 from advisories.sources import RateLimitPolicy
 
 __all__ = [
@@ -730,277 +741,21 @@ def _level_change(change: ChangeRow) -> str:
     return text
 
 
-# --------------------------------------------------------------------------- SVG charts
+# --------------------------------------------------------------------------- charts
 
-#: Okabe–Ito colours: told apart by colour-blind readers too.
-_PALETTE: Final = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-_LEVEL_COLOURS: Final = {
-    "1": "#7fc97f",
-    "2": "#ffe066",
-    "3": "#ffa94d",
-    "4": "#ff6b6b",
-    "withdrawn": "#ced4da",
-}
-_KIND_COLOURS: Final = {
-    "new": "#a5d8ff",
-    "raised": "#ff6b6b",
-    "lowered": "#7fc97f",
-    "regional": "#ffa94d",
-    "text": "#ced4da",
-    "withdrawn": "#b197fc",
-}
-_CHAR_WIDTH: Final = 6.6  # average width of a 12 px sans-serif character, for layout
-_WIDTH: Final = 760
-
-
-def _h(value: object) -> str:
-    return html.escape(str(value), quote=True)
+_LEVEL_KEYS: Final = ("1", "2", "3", "4", "withdrawn")
 
 
 @dataclass(frozen=True, slots=True)
-class _Series:
-    """One line. ``join_gaps``: a gauge sampled now and then (backlog), so the line
-    runs across buckets without a sample; otherwise a gap means "nothing happened"."""
+class _Chart:
+    """A chart as the template shows it: caption and inline SVG."""
 
-    label: str
-    colour: str
-    values: Sequence[float | None]
-    dashed: bool = False
-    join_gaps: bool = False
-
-
-def _nice_axis(top: float, ticks: int = 4, *, whole: bool = False) -> tuple[float, float]:
-    """An axis maximum ≥ ``top`` and a round step dividing it into about ``ticks`` parts.
-
-    ``whole``: counts, so the step is a whole number.
-    """
-    if top <= 0:
-        return (4.0, 1.0) if whole else (1.0, 0.25)
-    raw = top / ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    if whole:
-        step = max(1.0, math.ceil(step))
-    return step * math.ceil(top / step - 1e-9), step
-
-
-def _tick(value: float) -> str:
-    return f"{value:g}" if abs(value) < 1e5 else f"{value:.3g}"
-
-
-def _legend(items: Sequence[tuple[str, str, str]], y: float, left: float, right: float) -> str:
-    """Legend entries ``(label, colour, kind)`` (kind: line, dash or box), wrapped; at ``y``."""
-    parts = []
-    x = left
-    for label, colour, kind in items:
-        width = 26 + len(label) * _CHAR_WIDTH + 16
-        if x + width > right and x > left:
-            x, y = left, y + 18
-        if kind == "box":
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="18" height="10" fill="{colour}" '
-                'stroke="#495057" stroke-width="0.5"/>'
-            )
-        else:
-            dash = ' stroke-dasharray="5 3"' if kind == "dash" else ""
-            parts.append(
-                f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 18:.1f}" y2="{y - 4:.1f}" '
-                f'stroke="{colour}" stroke-width="2.5"{dash}/>'
-            )
-        parts.append(f'<text x="{x + 24:.1f}" y="{y:.1f}">{_h(label)}</text>')
-        x += width
-    return "".join(parts)
-
-
-def _legend_rows(labels: Sequence[str], left: float, right: float) -> int:
-    rows, x = 1, left
-    for label in labels:
-        width = 26 + len(label) * _CHAR_WIDTH + 16
-        if x + width > right and x > left:
-            rows, x = rows + 1, left
-        x += width
-    return rows
-
-
-def _svg_open(chart_id: str, title: str, height: float) -> str:
-    return (
-        f'<svg id="{_h(chart_id)}" class="chart" role="img" viewBox="0 0 {_WIDTH} {height:.0f}" '
-        f'width="{_WIDTH}" height="{height:.0f}" font-family="system-ui, sans-serif" '
-        f'font-size="12"><title>{_h(title)}</title>'
-    )
-
-
-def _line_chart(
-    chart_id: str,
-    title: str,
-    x_labels: Sequence[str],
-    series: Sequence[_Series],
-    *,
-    y_label: str,
-    y_max: float | None = None,
-    value_format: str = "{:g}",
-) -> str:
-    """Lines over time buckets (one point per bucket; gaps where a value is None)."""
-    left, right, top = 64.0, _WIDTH - 16.0, 14.0
-    plot_bottom = 214.0
-    legend_labels = [s.label for s in series]
-    height = plot_bottom + 46 + 18 * _legend_rows(legend_labels, left, right)
-    values = [v for s in series for v in s.values if v is not None]
-    axis_max, step = (y_max, y_max / 4) if y_max else _nice_axis(max(values, default=0.0))
-    n = max(len(x_labels), 1)
-    slot = (right - left) / n
-
-    def x_of(i: int) -> float:
-        return left + (i + 0.5) * slot
-
-    def y_of(v: float) -> float:
-        return plot_bottom - (plot_bottom - top) * min(v, axis_max) / axis_max
-
-    out = [_svg_open(chart_id, title, height)]
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        y = y_of(tick)
-        out.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#dee2e6"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick(tick)}</text>'
-        )
-        tick += step
-    out.append(
-        f'<text transform="translate(14 {(top + plot_bottom) / 2:.0f}) rotate(-90)" '
-        f'text-anchor="middle">{_h(y_label)}</text>'
-        f'<line x1="{left}" y1="{plot_bottom}" x2="{right}" y2="{plot_bottom}" stroke="#868e96"/>'
-    )
-    every = max(1, math.ceil(n / 8))
-    for i, label in enumerate(x_labels):
-        if i % every == 0:
-            out.append(
-                f'<text x="{x_of(i):.1f}" y="{plot_bottom + 16}" text-anchor="middle">'
-                f"{_h(label)}</text>"
-            )
-    # Points of different colours at one spot stay visible: earlier colours are
-    # drawn larger, later ones on top of them, smaller.
-    colour_order = list(dict.fromkeys(s.colour for s in series))
-    for s in series:
-        radius = max(2.2, 5.0 - 1.2 * colour_order.index(s.colour))
-        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        segment: list[str] = []
-        segments: list[list[str]] = []
-        for i, v in enumerate(s.values):
-            if v is None:
-                if segment and not s.join_gaps:
-                    segments.append(segment)
-                    segment = []
-                continue
-            segment.append(f"{x_of(i):.1f},{y_of(v):.1f}")
-        if segment:
-            segments.append(segment)
-        for points in segments:
-            if len(points) > 1:
-                out.append(
-                    f'<polyline points="{" ".join(points)}" fill="none" stroke="{s.colour}" '
-                    f'stroke-width="2"{dash}/>'
-                )
-        for i, v in enumerate(s.values):
-            if v is not None:
-                fill = "#ffffff" if s.dashed else s.colour
-                out.append(
-                    f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="{radius:g}" fill="{fill}" '
-                    f'stroke="{s.colour}" stroke-width="1.5"><title>'
-                    f"{_h(s.label)} {_h(x_labels[i])}: {_h(value_format.format(v))}"
-                    "</title></circle>"
-                )
-    if not values:
-        out.append(
-            f'<text x="{(left + right) / 2:.0f}" y="{(top + plot_bottom) / 2:.0f}" '
-            'text-anchor="middle" fill="#868e96">no data in this period</text>'
-        )
-    legend = [(s.label, s.colour, "dash" if s.dashed else "line") for s in series]
-    out.append(_legend(legend, plot_bottom + 40, left, right))
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _bar_chart(
-    chart_id: str,
-    title: str,
-    bars: Sequence[tuple[str, Sequence[float]]],
-    segments: Sequence[tuple[str, str]],
-    *,
-    shares: bool = False,
-) -> str:
-    """Horizontal stacked bars: one bar per ``(label, values)``, one value per segment.
-
-    ``shares``: every bar is 100 % long, so groups of very different sizes can be
-    compared; the segments still say their counts.
-    """
-    label_width = max((len(label) for label, _ in bars), default=4) * _CHAR_WIDTH + 12
-    left, right, top, row = 8 + label_width, _WIDTH - 56.0, 10.0, 30.0
-    plot_bottom = top + row * max(len(bars), 1)
-    height = plot_bottom + 46 + 18 * _legend_rows([s for s, _ in segments], left, right)
-    if shares:
-        axis_max, step, unit = 100.0, 25.0, " %"
-    else:
-        axis_max, step = _nice_axis(max((sum(v) for _, v in bars), default=0.0), whole=True)
-        unit = ""
-    out = [_svg_open(chart_id, title, height)]
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        x = left + tick * (right - left) / axis_max
-        out.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{plot_bottom}" stroke="#dee2e6"/>'
-            f'<text x="{x:.1f}" y="{plot_bottom + 16}" text-anchor="middle">'
-            f"{_tick(tick)}{unit}</text>"
-        )
-        tick += step
-    for i, (label, values) in enumerate(bars):
-        y = top + i * row + 5
-        total = sum(values)
-        scale = (right - left) / (total if shares and total else axis_max)
-        out.append(
-            f'<text x="{left - 8:.1f}" y="{y + 14:.1f}" text-anchor="end">{_h(label)}</text>'
-        )
-        x = left
-        for (name, colour), value in zip(segments, values, strict=True):
-            if value <= 0:
-                continue
-            width = value * scale
-            share = f" ({100 * value / total:.0f} %)" if shares else ""
-            out.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="20" fill="{colour}" '
-                f'stroke="#ffffff" stroke-width="1"><title>{_h(label)}, {_h(name)}: '
-                f"{_num(value)}{share}</title></rect>"
-            )
-            if width >= 8 + len(_num(value)) * _CHAR_WIDTH:
-                out.append(
-                    f'<text x="{x + width / 2:.1f}" y="{y + 14:.1f}" text-anchor="middle">'
-                    f"{_num(value)}</text>"
-                )
-            x += width
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 14:.1f}">{_num(total)}</text>')
-    if not bars or all(sum(v) == 0 for _, v in bars):
-        out.append(
-            f'<text x="{(left + right) / 2:.0f}" y="{(top + plot_bottom) / 2 + 4:.0f}" '
-            'text-anchor="middle" fill="#868e96">nothing in this period</text>'
-        )
-    out.append(_legend([(n, c, "box") for n, c in segments], plot_bottom + 40, left, right))
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _x_labels(report: Report) -> list[str]:
-    size = report.bucket_seconds
-    multi_day = report.period_end - report.period_start > timedelta(days=1)
-    if size >= 86400:
-        fmt = "%m-%d"
-    elif multi_day:
-        fmt = "%m-%d %H:%M"
-    else:
-        fmt = "%H:%M"
-    return [b.strftime(fmt) for b in report.buckets]
+    heading: str
+    svg: Markup
 
 
 def _colours(report: Report) -> dict[str, str]:
-    return {s.source: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(report.sources)}
+    return {s.source: PALETTE[i % len(PALETTE)] for i, s in enumerate(report.sources)}
 
 
 #: A line's label suffix and its value in one bucket.
@@ -1009,10 +764,10 @@ _Measure = tuple[str, Callable[[BucketStats], float | None]]
 
 def _solid_and_dashed(
     report: Report, colour: Mapping[str, str], solid: _Measure, dashed: _Measure
-) -> list[_Series]:
+) -> list[Line]:
     """Two lines per source in the source's colour: ``solid`` and ``dashed``."""
     return [
-        _Series(
+        Line(
             f"{s.source} {label}",
             colour[s.source],
             [value(b) for b in s.series],
@@ -1023,116 +778,98 @@ def _solid_and_dashed(
     ]
 
 
-def _charts(report: Report) -> dict[str, tuple[str, str]]:
-    """Every chart of the report: id → (heading, SVG)."""
-    labels = _x_labels(report)
+def _charts(report: Report) -> dict[str, _Chart]:
+    """Every chart of the report, by ``CHART_IDS`` id."""
+    times = report.buckets
     colour = _colours(report)
-    charts: dict[str, tuple[str, str]] = {}
-    heading = "Success rate of fetch jobs per source"
-    charts["chart-success-rate"] = (
-        heading,
-        _line_chart(
-            "chart-success-rate",
-            heading,
-            labels,
-            [
-                _Series(s.source, colour[s.source], [b.success_rate for b in s.series])
-                for s in report.sources
-            ],
-            y_label="success %",
-            y_max=100.0,
-            value_format="{:.1f} %",
-        ),
+    charts: dict[str, _Chart] = {}
+
+    def line(chart_id: str, heading: str, lines: Sequence[Line], **kw: Any) -> None:
+        charts[chart_id] = _Chart(heading, line_chart(chart_id, heading, times, lines, **kw))
+
+    line(
+        "chart-success-rate",
+        "Success rate of fetch jobs per source",
+        [
+            Line(s.source, colour[s.source], [b.success_rate for b in s.series])
+            for s in report.sources
+        ],
+        y_title="success %",
+        y_max=100.0,
     )
-    heading = "Fetch-job duration per source: p50 (solid) and p95 (dashed)"
-    charts["chart-duration"] = (
-        heading,
-        _line_chart(
-            "chart-duration",
-            heading,
-            labels,
-            _solid_and_dashed(
-                report,
-                colour,
-                ("p50", lambda b: _ms_to_s(b.duration_p50_ms)),
-                ("p95", lambda b: _ms_to_s(b.duration_p95_ms)),
-            ),
-            y_label="seconds",
-            value_format="{:.2f} s",
+    line(
+        "chart-duration",
+        "Fetch-job duration per source: p50 (solid) and p95 (dashed)",
+        _solid_and_dashed(
+            report,
+            colour,
+            ("p50", lambda b: _ms_to_s(b.duration_p50_ms)),
+            ("p95", lambda b: _ms_to_s(b.duration_p95_ms)),
         ),
+        y_title="seconds",
     )
-    heading = "Requests per bucket (solid) against the rate-limit budget (dashed)"
-    charts["chart-requests"] = (
-        heading,
-        _line_chart(
-            "chart-requests",
-            heading,
-            labels,
-            _solid_and_dashed(
-                report,
-                colour,
-                ("requests", lambda b: float(b.requests)),
-                ("budget", lambda b: b.budget),
-            ),
-            y_label="requests",
-            value_format="{:g}",
+    line(
+        "chart-requests",
+        "Requests per bucket (solid) against the rate-limit budget (dashed)",
+        _solid_and_dashed(
+            report,
+            colour,
+            ("requests", lambda b: float(b.requests)),
+            ("budget", lambda b: b.budget),
         ),
+        y_title="requests",
     )
     if report.backlog:
         heading = "Task-queue backlog"
         if any(len(q.points) > 1 for q in report.backlog):
-            # Samples over time: one line per queue, on the report's buckets.
-            charts["chart-backlog"] = (
+            # Samples over time: one line per queue, on the report's buckets,
+            # joined across buckets without a sample (a gauge, not a count).
+            line(
+                "chart-backlog",
                 heading,
-                _line_chart(
-                    "chart-backlog",
-                    heading,
-                    labels,
-                    [
-                        _Series(
-                            q.queue,
-                            _PALETTE[i % len(_PALETTE)],
-                            _bucket_max(report, q.points),
-                            join_gaps=True,
-                        )
-                        for i, q in enumerate(report.backlog)
-                    ],
-                    y_label="tasks waiting",
-                ),
+                [
+                    Line(
+                        q.queue,
+                        PALETTE[i % len(PALETTE)],
+                        _bucket_max(report, q.points),
+                        join_gaps=True,
+                    )
+                    for i, q in enumerate(report.backlog)
+                ],
+                y_title="tasks waiting",
             )
         else:
-            charts["chart-backlog"] = (
+            charts["chart-backlog"] = _Chart(
                 f"{heading} at {_when(report.backlog[0].points[-1].at)}",
-                _bar_chart(
+                bar_chart(
                     "chart-backlog",
                     heading,
                     [(q.queue, [float(q.latest)]) for q in report.backlog],
-                    [("tasks waiting", "#74c0fc")],
+                    [("tasks waiting", "#4a90c2")],
                 ),
             )
     heading = (
         "Current advisories per source by level, as shares of the source's countries"
         " (1 normal precautions … 4 do not travel)"
     )
-    level_keys = ("1", "2", "3", "4", "withdrawn")
-    charts["chart-levels"] = (
+    charts["chart-levels"] = _Chart(
         heading,
-        _bar_chart(
+        bar_chart(
             "chart-levels",
             heading,
             [
-                (source, [float(report.levels.distribution[source][k]) for k in level_keys])
+                (source, [float(report.levels.distribution[source][k]) for k in _LEVEL_KEYS])
                 for source in report.levels.sources
             ],
-            [(f"level {k}" if k != "withdrawn" else k, _LEVEL_COLOURS[k]) for k in level_keys],
+            [(f"level {k}" if k != "withdrawn" else k, LEVEL_COLOURS[k]) for k in _LEVEL_KEYS],
             shares=True,
         ),
     )
     heading = "Changes detected in the period, by kind"
     kinds = [k.value for k in ChangeKind]
-    charts["chart-changes"] = (
+    charts["chart-changes"] = _Chart(
         heading,
-        _bar_chart(
+        bar_chart(
             "chart-changes",
             heading,
             [
@@ -1142,7 +879,7 @@ def _charts(report: Report) -> dict[str, tuple[str, str]]:
                 )
                 for s in report.sources
             ],
-            [(k, _KIND_COLOURS[k]) for k in kinds],
+            [(k, KIND_COLOURS[k]) for k in kinds],
         ),
     )
     return charts
@@ -1171,33 +908,6 @@ def _bucket_max(report: Report, points: Sequence[BacklogPoint]) -> list[float | 
 
 
 # --------------------------------------------------------------------------- HTML
-
-_CSS: Final = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #212529;
-       margin: 0 auto; max-width: 1100px; padding: 16px 24px 48px; }
-h1 { font-size: 24px; margin: 8px 0 4px; }
-h2 { font-size: 19px; margin: 32px 0 8px; border-bottom: 1px solid #dee2e6; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 20px 0 6px; }
-.meta { color: #495057; margin: 0 0 16px; }
-table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
-th, td { border: 1px solid #dee2e6; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f1f3f5; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.l1 { background: #d3f9d8; } td.l2 { background: #fff3bf; }
-td.l3 { background: #ffe8cc; } td.l4 { background: #ffc9c9; }
-td.lw { background: #e9ecef; color: #495057; } td.none { color: #adb5bd; }
-tr.disagree td.country { font-weight: 600; }
-tr.wide td.spread { background: #ffc9c9; font-weight: 600; }
-svg.chart { display: block; max-width: 100%; height: auto; margin: 4px 0 8px; }
-figure { margin: 0 0 8px; }
-figcaption { font-weight: 600; margin: 12px 0 2px; }
-.note { color: #495057; font-size: 13px; }
-details summary { cursor: pointer; margin: 8px 0; }
-.bad { color: #c92a2a; font-weight: 600; }
-"""
-
-#: Defence in depth: even if some text escaped escaping, nothing runs and nothing loads.
-_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _COUNT_LABELS: Final = {
     "fetch_jobs": "fetch jobs",
@@ -1232,217 +942,25 @@ _SOURCE_HEADERS: Final = (
 )
 
 
-def _table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[tuple[str, str]]],
-    *,
-    row_classes: Sequence[str] | None = None,
-) -> str:
-    """An HTML table; each cell is ``(already escaped html, css class)``."""
-    out = ["<table><thead><tr>"]
-    out.extend(f"<th>{_h(h)}</th>" for h in headers)
-    out.append("</tr></thead><tbody>")
-    for i, row in enumerate(rows):
-        cls = row_classes[i] if row_classes else ""
-        out.append(f'<tr class="{cls}">' if cls else "<tr>")
-        for content, css in row:
-            out.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _link(text: str, url: str) -> str:
-    """``text`` as a link to ``url`` when it is an http(s) URL, else as plain text."""
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        scheme = ""
-    if scheme in ("http", "https"):
-        return f'<a href="{_h(url)}" rel="noopener noreferrer">{_h(text)}</a>'
-    return _h(text)
-
-
-def _level_cell(cell: LevelCell | None) -> tuple[str, str]:
-    if cell is None:
-        return _h(_DASH), "none"
-    css = "lw" if cell.withdrawn else f"l{cell.level}"
-    return f'<span title="{_h(cell.title)}">{_h(_cell_text(cell))}</span>', css
-
-
 def render_html(report: Report) -> str:
-    """The report as one self-contained HTML page (inline CSS and SVG, no script)."""
-    charts = _charts(report)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Travel-advisory report {_h(_when(report.period_end))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Travel-advisory report</h1>",
-        f'<p class="meta">{_h(_when(report.period_start))} to {_h(_when(report.period_end))} '
-        f"({_h(_span(report.hours * 3600))}), in buckets of {_h(_span(report.bucket_seconds))}; "
-        f"generated {_h(_when(report.generated_at))}.</p>",
-    ]
-    counts = report.counts
-    parts.append(
-        _table(
-            [_COUNT_LABELS[k] for k in counts],
-            [[(_num(v), "n") for v in counts.values()]],
-        )
+    """The report as one self-contained HTML page (inline CSS and SVG, no script).
+
+    Rendered by the shared template set (``report.html`` on the common layout)
+    with the shared charts. CPU-bound (the charts take ~0.1 s each the first
+    time): call it in a thread from async code.
+    """
+    return render(
+        "report.html",
+        standalone=True,
+        stylesheet=stylesheet(),
+        style_hash=stylesheet_hash(),
+        report=report,
+        counts=[(_COUNT_LABELS[k], v) for k, v in report.counts.items()],
+        source_headers=_SOURCE_HEADERS,
+        charts=_charts(report),
+        cell_text=_cell_text,
+        level_change=_level_change,
     )
-
-    parts.append("<h2>Sources</h2>")
-    parts.append(
-        _table(
-            _SOURCE_HEADERS,
-            [_source_cells(s) for s in report.sources],
-        )
-    )
-    parts.append(
-        '<p class="note">Fetch jobs are index and country fetches; the success rate counts '
-        "those that ended (success, failure, dead letter). The budget is the hourly rate "
-        "limit in force (business hours applied) times the time covered.</p>"
-    )
-    for chart_id in ("chart-success-rate", "chart-duration", "chart-requests"):
-        parts.append(_figure(*charts[chart_id]))
-
-    parts.append("<h2>Queue backlog</h2>")
-    if "chart-backlog" in charts:
-        parts.append(_figure(*charts["chart-backlog"]))
-        parts.append(
-            _table(
-                ["queue", "latest", "max", "samples", "pollers"],
-                [
-                    [
-                        (_h(q.queue), ""),
-                        (_num(q.latest), "n"),
-                        (_num(q.maximum), "n"),
-                        (_num(len(q.points)), "n"),
-                        (_num(q.points[-1].pollers), "n"),
-                    ]
-                    for q in report.backlog
-                ],
-            )
-        )
-    else:
-        parts.append('<p class="note">No backlog samples were available for this report.</p>')
-
-    parts.append("<h2>Levels by country across sources</h2>")
-    parts.append(_figure(*charts["chart-levels"]))
-    parts.append(_distribution_table_html(report.levels))
-    disagreements = report.levels.disagreements
-    parts.append(f"<h3>Disagreements ({len(disagreements)})</h3>")
-    if disagreements:
-        parts.append(_matrix_html(report.levels, disagreements))
-    else:
-        parts.append(
-            '<p class="note">Every country covered by two or more sources has one level.</p>'
-        )
-    parts.append(
-        f"<details><summary>All {len(report.levels.rows)} countries</summary>"
-        f"{_matrix_html(report.levels, report.levels.rows)}</details>"
-    )
-
-    parts.append("<h2>Recent changes</h2>")
-    parts.append(_figure(*charts["chart-changes"]))
-    changes = report.changes
-    parts.append(
-        f"<h3>Notable: raised, lowered, regional, withdrawn ({changes.notable_total})</h3>"
-    )
-    parts.append(_changes_html(changes.notable, changes.notable_total))
-    other_total = changes.total - changes.notable_total
-    parts.append(
-        f"<details><summary>New countries and text-only edits ({other_total})</summary>"
-        f"{_changes_html(changes.other, other_total)}</details>"
-    )
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _figure(heading: str, svg: str) -> str:
-    return f"<figure><figcaption>{_h(heading)}</figcaption>{svg}</figure>"
-
-
-def _source_cells(s: SourceStats) -> list[tuple[str, str]]:
-    failed = s.finished - s.succeeded
-    rate = _h(_pct(s.success_rate))
-    if s.success_rate is not None and s.success_rate < 80:
-        rate = f'<span class="bad">{rate}</span>'
-    return [
-        (_h(s.source), ""),
-        (_num(sum(s.jobs_by_status.values())), "n"),
-        (rate, "n"),
-        (_num(failed), "n"),
-        (_h(_secs(s.duration_p50_ms)), "n"),
-        (_h(_secs(s.duration_p95_ms)), "n"),
-        (_h(_secs(s.duration_max_ms)), "n"),
-        (_num(s.cycles), "n"),
-        (_h(_secs(s.cycle_p50_ms)), "n"),
-        (_h(_secs(s.cycle_p95_ms)), "n"),
-        (_num(s.requests), "n"),
-        (_num(s.not_modified), "n"),
-        (_num(s.errors), "n"),
-        (_h(_num(s.budget)) if s.budget is not None else "off", "n"),
-        (_h(_pct(s.utilisation)), "n"),
-        (_num(s.advisories), "n"),
-    ]
-
-
-def _distribution_table_html(levels: LevelMatrix) -> str:
-    keys = ("1", "2", "3", "4", "withdrawn")
-    return _table(
-        ["source", "level 1", "level 2", "level 3", "level 4", "withdrawn", "total"],
-        [
-            [(_h(source), "")]
-            + [(_num(levels.distribution[source][k]), "n") for k in keys]
-            + [(_num(sum(levels.distribution[source].values())), "n")]
-            for source in levels.sources
-        ],
-    )
-
-
-def _matrix_html(levels: LevelMatrix, rows: Sequence[MatrixRow]) -> str:
-    classes = []
-    for row in rows:
-        names = ["disagree"] if row.disagreement else []
-        if row.spread >= 2:
-            names.append("wide")
-        classes.append(" ".join(names))
-    return _table(
-        ["country", "name", *levels.sources, "spread"],
-        [
-            [(_h(row.country), "country"), (_h(row.country_name), "")]
-            + [_level_cell(row.cells[s]) for s in levels.sources]
-            + [(_num(row.spread), "n spread")]
-            for row in rows
-        ],
-        row_classes=classes,
-    )
-
-
-def _changes_html(changes: Sequence[ChangeRow], total: int) -> str:
-    if not changes:
-        return '<p class="note">None in this period.</p>'
-    table = _table(
-        ["detected", "source", "country", "name", "kind", "level", "title"],
-        [
-            [
-                (_h(_when(c.detected_at)), ""),
-                (_h(c.source), ""),
-                (_h(c.country), ""),
-                (_h(c.country_name), ""),
-                (_h(c.kind), ""),
-                (_h(_level_change(c)), ""),
-                (_link(c.title, c.url), ""),
-            ]
-            for c in changes
-        ],
-    )
-    if total > len(changes):
-        table += f'<p class="note">{total - len(changes)} older ones not shown.</p>'
-    return table
 
 
 # --------------------------------------------------------------------------- Markdown

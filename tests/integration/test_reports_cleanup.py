@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -723,7 +724,12 @@ async def test_report_and_cleanup_workflows_run_on_the_dev_server(
         assert (scraping["latest"], scraping["maximum"]) == (7, 50)
         page = Path(next(p for p in report.paths if p.endswith(".html"))).read_text()
         chart = page[page.index('<svg id="chart-backlog"') :]
-        assert "<polyline" in chart[: chart.index("</svg>")]  # samples over time: lines
+        chart = chart[: chart.index("</svg>")]
+        # Samples over time: a line (Vega's line mark joins points with "L"), not bars.
+        line_mark = r'<g class="mark-line role-mark[^"]*"[^>]*><path [^>]*d="([^"]*)"'
+        lines = re.findall(line_mark, chart)
+        assert lines and any("L" in d for d in lines)
+        assert 'class="mark-rect role-mark' not in chart
         assert cleaned.counts["scrape_jobs"] == 1 and not cleaned.dry_run
         assert await pool.fetchval("SELECT job_key FROM scrape_jobs") == "new"
     finally:
