@@ -41,6 +41,7 @@ from activities.store import (
     IndexStore,
     JobFinish,
     JobStore,
+    StoredChange,
 )
 from activities.types import (
     BatchInput,
@@ -50,11 +51,15 @@ from activities.types import (
     CountryResult,
     CountryTask,
     CycleSummary,
+    FollowUpTargets,
+    FollowUpTargetsInput,
     IndexInput,
     IndexResult,
     JobStatusInput,
+    RaisedCountry,
 )
 from advisories.errors import ContractError, FetchError
+from advisories.followup import raised_countries
 from advisories.models import RetryConfig
 from advisories.parsers import parser_for
 from advisories.retry import backoff_seconds, classify_failure
@@ -120,6 +125,7 @@ class _Stored:
     requests_made: int
     not_modified: bool
     http_status: int
+    raised: list[RaisedCountry] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -270,6 +276,21 @@ class ScrapeActivities:
             fetched_at=result.fetched_at,
         )
 
+    async def _raised(self, source: str, written: Sequence[StoredChange]) -> list[RaisedCountry]:
+        """The stored changes that trigger follow-ups (none when follow-ups are off)."""
+        if not self._settings.followup_enabled or not written:
+            return []
+        level = self._settings.followup_min_level
+        # Ask the index store only when a ``new`` change could count (it rarely can).
+        hopeful = raised_countries(
+            written, min_level=level, newly_listed={c.country for c in written}
+        )
+        if not hopeful:
+            return []
+        new = [r.country for r in hopeful if r.kind == "new"]
+        listed = await self._index.newly_listed(source, new) if new else set()
+        return raised_countries(written, min_level=level, newly_listed=listed)
+
     # ------------------------------------------------------------------ index
 
     @activity.defn
@@ -282,8 +303,10 @@ class ScrapeActivities:
         ledger = _Ledger()
         try:
             try:
+                # A forced run asks unconditionally; a follow-up's request stays conditional.
+                conditional = not inp.countries or inp.followup
                 result = await self._get(
-                    source, url, kind="index", conditional=not inp.countries, ledger=ledger
+                    source, url, kind="index", conditional=conditional, ledger=ledger
                 )
             except Deferred as wait:
                 await self._jobs.set_status([inp.job_key], "pending")
@@ -325,6 +348,7 @@ class ScrapeActivities:
         source = inp.source
         parser = parser_for(source)
         versions = seen = 0
+        written: Sequence[StoredChange] = ()
         forced = set(inp.countries or [])
         if result.not_modified:
             seen = await self._documents.touch_source(source, checked_at=result.fetched_at)
@@ -332,6 +356,14 @@ class ScrapeActivities:
                 (p.country, p.document_path, p.entry_hash)
                 for p in await self._index.pending(source)
             ]
+            if forced and inp.followup:
+                # Unchanged index: the follow-up's countries as last listed (an index that
+                # carries the advisories has nothing newer to give).
+                pending = []
+                for country in sorted(forced):
+                    row = await self._index.entry(source, country)
+                    if row is not None and row["document_path"] is not None:
+                        pending.append((country, row["document_path"], row["entry_hash"]))
         else:
             sha = await self._documents.save_raw(
                 source, result.url, result.body, fetched_at=result.fetched_at
@@ -346,25 +378,26 @@ class ScrapeActivities:
                 raise ContractError(source, result.url, "the index lists no countries")
             seen = len(entries)
             missing = forced - {e.country for e in entries}
-            if missing:
+            if missing and not inp.followup:  # a follow-up's list may be older than the index
                 raise ContractError(
                     source, result.url, f"the index does not list {', '.join(sorted(missing))}"
                 )
-            carried = [
-                e.advisory
-                for e in entries
-                if e.advisory is not None and (not forced or e.country in forced)
-            ]
+            carries = [e for e in entries if e.advisory is not None]
+            kept = [e for e in carries if not forced or e.country in forced]
+            carried = [e.advisory for e in kept if e.advisory is not None]
             if carried:
                 stored = await self._advisories.store(
                     carried, fetched_at=result.fetched_at, document_sha256=sha
                 )
                 versions = stored.versions_created
+                written = stored.written
             planned = await self._index.record(source, entries, seen_at=result.fetched_at)
-            await self._index.mark_stored(
-                source, {e.country: e.entry_hash for e in entries if e.advisory is not None}
-            )
-            await self._remember(source, result, sha)
+            await self._index.mark_stored(source, {e.country: e.entry_hash for e in kept})
+            # A forced run that stored only its countries of an index carrying every advisory
+            # keeps the old validators: the next cycle's conditional GET must not answer 304
+            # past the advisories it left unstored.
+            if len(kept) == len(carries):
+                await self._remember(source, result, sha)
             pending = [(p.country, p.document_path, p.entry_hash) for p in planned]
             if forced:
                 pending = [
@@ -381,6 +414,8 @@ class ScrapeActivities:
             versions_created=versions,
             requests_made=result.requests_made,
             tasks=tasks,
+            # After ``record``: whether a new country is newly listed needs its entry.
+            raised=await self._raised(source, written),
         )
 
     async def _plan_jobs(
@@ -412,6 +447,7 @@ class ScrapeActivities:
         url = self._settings.base_url(source) + task.document_path
         result = await self._get(source, url, kind="document", conditional=True, ledger=ledger)
         versions = 0
+        raised: list[RaisedCountry] = []
         if not result.not_modified:
             sha = await self._documents.save_raw(
                 source, result.url, result.body, fetched_at=result.fetched_at
@@ -430,10 +466,11 @@ class ScrapeActivities:
                 [advisory], fetched_at=result.fetched_at, document_sha256=sha
             )
             versions = stored.versions_created
+            raised = await self._raised(source, stored.written)
             await self._remember(source, result, sha)
         if task.entry_hash:
             await self._index.mark_stored(source, {task.country: task.entry_hash})
-        return _Stored(versions, result.requests_made, result.not_modified, result.status)
+        return _Stored(versions, result.requests_made, result.not_modified, result.status, raised)
 
     async def _scrape_from_index(self, source: str, task: CountryTask, ledger: _Ledger) -> _Stored:
         """Sources whose index carries the advisory: one country out of the index."""
@@ -451,7 +488,8 @@ class ScrapeActivities:
         stored = await self._advisories.store(
             mine, fetched_at=result.fetched_at, document_sha256=sha
         )
-        return _Stored(stored.versions_created, result.requests_made, False, result.status)
+        raised = await self._raised(source, stored.written)
+        return _Stored(stored.versions_created, result.requests_made, False, result.status, raised)
 
     @activity.defn
     async def scrape_countries(self, inp: BatchInput) -> BatchResult:
@@ -526,6 +564,7 @@ class ScrapeActivities:
             "ok",
             versions_created=stored.versions_created,
             requests_made=stored.requests_made,
+            raised=stored.raised,
         )
 
     @activity.defn
@@ -559,6 +598,7 @@ class ScrapeActivities:
             versions_created=stored.versions_created,
             requests_made=stored.requests_made,
             not_modified=stored.not_modified,
+            raised=stored.raised,
         )
 
     # ------------------------------------------------------------------ failures
@@ -642,6 +682,11 @@ class ScrapeActivities:
     async def set_job_status(self, inp: JobStatusInput) -> None:
         """Move job rows to a status (e.g. ``dead_letter`` once quarantined)."""
         await self._jobs.set_status(inp.job_keys, inp.status)
+
+    @activity.defn
+    async def followup_targets(self, inp: FollowUpTargetsInput) -> FollowUpTargets:
+        """Which other sources' indexes list the countries ``inp.source`` just raised."""
+        return FollowUpTargets(await self._index.listing(inp.countries, exclude=inp.source))
 
 
 def _job_done(task: CountryTask, stored: _Stored, started: float) -> JobFinish:

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from advisories.changes import ChangeKind, LevelState, classify_change
+from advisories.changes import LevelState, classify_change
 from advisories.models import Advisory
 from advisories.parsers.base import IndexEntry
 from advisories.sources import SOURCES
@@ -74,12 +74,30 @@ async def ensure_sources(pool: asyncpg.Pool) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredChange:
+    """One ``changes`` row a store wrote (what the follow-up rule reads)."""
+
+    country: str
+    change_id: int
+    kind: str
+    level_before: int | None
+    level_after: int
+    regional_before: int | None
+    regional_after: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class StoreResult:
-    """What storing a batch of advisories did."""
+    """What storing a batch of advisories did.
+
+    Attributes:
+        written: The ``changes`` rows written, one per new version.
+    """
 
     seen: int
     versions_created: int
     changes: dict[str, int] = field(default_factory=dict)
+    written: tuple[StoredChange, ...] = ()
 
     @property
     def unchanged(self) -> int:
@@ -116,20 +134,27 @@ class AdvisoryStore:
         seen = 0
         kinds: Counter[str] = Counter()
         changed: Counter[tuple[str, str]] = Counter()
+        written: list[StoredChange] = []
         async with conn.transaction():
             for adv in advisories:
                 seen += 1
-                kind = await self._store_one(conn, adv, fetched_at, document_sha256)
-                if kind is not None:
-                    kinds[kind.value] += 1
-                    changed[adv.source, kind.value] += 1
+                change = await self._store_one(conn, adv, fetched_at, document_sha256)
+                if change is not None:
+                    kinds[change.kind] += 1
+                    changed[adv.source, change.kind] += 1
+                    written.append(change)
         for (source, kind_name), count in changed.items():
             telemetry.CHANGES.add(count, {"source": source, "kind": kind_name})
-        return StoreResult(seen=seen, versions_created=sum(kinds.values()), changes=dict(kinds))
+        return StoreResult(
+            seen=seen,
+            versions_created=sum(kinds.values()),
+            changes=dict(kinds),
+            written=tuple(written),
+        )
 
     async def _store_one(
         self, conn: Connection, adv: Advisory, fetched_at: datetime, document_sha256: str | None
-    ) -> ChangeKind | None:
+    ) -> StoredChange | None:
         # The row lock below cannot serialise the first store of an advisory (there is no row
         # yet): two activities storing it at once would both insert a version. Serialise on
         # (source, country) for the rest of the transaction.
@@ -189,12 +214,13 @@ class AdvisoryStore:
             version_id,
             fetched_at,
         )
-        await conn.execute(
+        change_id = await conn.fetchval(
             """
             INSERT INTO changes
                 (source, country, kind, version_id, previous_version_id, level_before,
                  level_after, regional_before, regional_after, source_updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            RETURNING id
             """,
             adv.source,
             adv.country,
@@ -207,7 +233,15 @@ class AdvisoryStore:
             _int_or_none(adv.regional_level),
             adv.source_updated_at,
         )
-        return kind
+        return StoredChange(
+            country=adv.country,
+            change_id=int(change_id),
+            kind=kind.value,
+            level_before=None if before is None else before.level,
+            level_after=int(adv.level),
+            regional_before=None if before is None else before.regional_level,
+            regional_after=_int_or_none(adv.regional_level),
+        )
 
     async def current(
         self, *, source: str | None = None, country: str | None = None
@@ -466,6 +500,42 @@ class IndexStore:
             " WHERE source = $1 AND country = $2 AND entry_hash = $3",
             [(source, country, entry_hash) for country, entry_hash in countries.items()],
         )
+
+    async def listing(
+        self, countries: Sequence[str], *, exclude: str | None = None
+    ) -> dict[str, list[str]]:
+        """Source → which of ``countries`` its index lists now (``exclude``: not that source)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT source, country FROM index_entries
+            WHERE country = ANY($1::text[]) AND NOT withdrawn
+              AND ($2::text IS NULL OR source <> $2)
+            ORDER BY source, country
+            """,
+            list(countries),
+            exclude,
+        )
+        listed: dict[str, list[str]] = {}
+        for row in rows:
+            listed.setdefault(row["source"], []).append(row["country"])
+        return listed
+
+    async def newly_listed(self, source: str, countries: Sequence[str]) -> set[str]:
+        """Which of ``countries`` ``source`` began listing after its first index was recorded.
+
+        A first crawl records every entry in one transaction (one ``first_seen_at``), so on
+        it no country is newly listed.
+        """
+        rows = await self._pool.fetch(
+            """
+            SELECT country FROM index_entries
+            WHERE source = $1 AND country = ANY($2::text[])
+              AND first_seen_at > (SELECT min(first_seen_at) FROM index_entries WHERE source = $1)
+            """,
+            source,
+            list(countries),
+        )
+        return {row["country"] for row in rows}
 
     async def entry(self, source: str, country: str) -> asyncpg.Record | None:
         """The index entry of one country."""

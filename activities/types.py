@@ -10,6 +10,7 @@ converter resolves every dataclass's type hints again for each value it converts
 
 from dataclasses import dataclass, field
 
+from advisories.followup import RaisedCountry
 from advisories.models import RetryConfig
 
 __all__ = [
@@ -23,11 +24,14 @@ __all__ = [
     "DeadLetterQuery",
     "DeadLetterRow",
     "FailureInfo",
+    "FollowUpTargets",
+    "FollowUpTargetsInput",
     "IndexInput",
     "IndexResult",
     "JobStatusInput",
     "QuarantineInput",
     "QuarantineState",
+    "RaisedCountry",
     "RetryConfig",
     "ScrapeSourceInput",
     "ScrapeSourceResult",
@@ -46,6 +50,9 @@ class ScrapeSourceInput:
             into even batches, at least ``max_parallel_batches`` of them.
         max_parallel_batches: Fetch activities running at once.
         batch_concurrency: Documents fetched at once inside one activity.
+        followup_of: Set on a follow-up run: the source whose raise caused it. Such a run
+            polls its index conditionally, fetches ``countries`` whatever the index says,
+            and never starts follow-ups of its own.
     """
 
     source: str
@@ -54,6 +61,7 @@ class ScrapeSourceInput:
     batch_size: int = 100
     max_parallel_batches: int = 4
     batch_concurrency: int = 8
+    followup_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class ScrapeSourceResult:
     countries_planned: int = 0
     countries_stored: int = 0
     countries_quarantined: list[str] = field(default_factory=list)
+    #: Workflow ids of the follow-up runs this cycle started (advisories/followup.py).
+    followups: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,13 +93,19 @@ class CountryTask:
 
 @dataclass(frozen=True)
 class IndexInput:
-    """Input of the index activity."""
+    """Input of the index activity.
+
+    Attributes:
+        followup: A follow-up run: the index request stays conditional, and ``countries``
+            come from the stored index entries when it answers 304.
+    """
 
     source: str
     job_key: str
     job_prefix: str
     retry: RetryConfig = field(default_factory=RetryConfig)
     countries: list[str] | None = None
+    followup: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +124,8 @@ class IndexResult:
     requests_made: int = 0
     tasks: list[CountryTask] = field(default_factory=list)
     deferred_seconds: float = 0.0
+    #: Countries the advisories stored from the index put at the follow-up level.
+    raised: list[RaisedCountry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,7 @@ class CountryOutcome:
     retryable: bool = False
     wait_seconds: float = 0.0
     failed_at: str | None = None
+    raised: list[RaisedCountry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,22 @@ class CountryResult:
     requests_made: int = 0
     not_modified: bool = False
     deferred_seconds: float = 0.0
+    raised: list[RaisedCountry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FollowUpTargetsInput:
+    """Which other sources list these countries (the follow-up targets of ``source``)."""
+
+    source: str
+    countries: list[str]
+
+
+@dataclass(frozen=True)
+class FollowUpTargets:
+    """Source id → the countries (of those asked) its index lists."""
+
+    listed: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

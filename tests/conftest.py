@@ -159,6 +159,9 @@ def make_settings(**overrides: Any) -> Settings:
         "retry_maximum_attempts": 2,
         "schedule_jitter_seconds": 0.0,
         "http_timeout_seconds": 5.0,
+        # Follow-up runs outlive the cycle that starts them: a test that wants them says so
+        # (tests/integration/test_followup.py), so that none runs on into the next test.
+        "followup_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

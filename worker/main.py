@@ -55,6 +55,7 @@ class Activities:
             self.scrape.scrape_country,
             self.scrape.finish_cycle,
             self.scrape.set_job_status,
+            self.scrape.followup_targets,
             self.quarantine.mirror_quarantine,
             self.quarantine.recoverable_dead_letters,
             self.health.collect_metrics,

@@ -3,15 +3,22 @@
 index → plan changed countries → batches on the source's priority task queue →
 single-country retries of the retryable failures (jittered backoff, computed by
 the activity) → a QuarantineWorkflow child for every country that finally failed.
+
+When the cycle stored a raise to the follow-up level (``advisories.followup``), it starts
+a follow-up run of every other source listing the country: a child ScrapeSourceWorkflow
+(``parent_close_policy=ABANDON``) restricted to those countries and forced, which itself
+never starts follow-ups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import Priority, RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -30,16 +37,19 @@ with workflow.unsafe.imports_passed_through():
         CountryTask,
         CycleSummary,
         FailureInfo,
+        FollowUpTargetsInput,
         IndexInput,
         IndexResult,
         JobStatusInput,
         QuarantineInput,
+        RaisedCountry,
         ScrapeSourceInput,
         ScrapeSourceResult,
     )
+    from advisories.followup import plan_followups
     from advisories.queues import MAINTENANCE
     from advisories.retry import FailureKind
-    from advisories.sources import SourceSpec, get_source
+    from advisories.sources import SOURCES, SourceSpec, get_source
     from workflows.common import (
         activity_retry_policy,
         even_batches,
@@ -48,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.quarantine import (
         INDEX_COUNTRY,
+        SOURCE_KEY,
         QuarantineWorkflow,
         quarantine_search_attributes,
     )
@@ -57,6 +68,8 @@ with workflow.unsafe.imports_passed_through():
 WHOLE_RUN_ID_PATCH = "quarantine-id-whole-run-id"
 #: ``workflow.patched`` id: a cycle's plan is cut into even batches (``even_batches``).
 EVEN_BATCHES_PATCH = "even-batches"
+#: ``workflow.patched`` id: raises to the follow-up level start follow-ups of other sources.
+FOLLOWUP_PATCH = "cross-source-followup"
 
 
 @workflow.defn
@@ -81,6 +94,7 @@ class ScrapeSourceWorkflow:
         stored_versions = index.versions_created
         requests = index.requests_made
         self._progress["planned"] = len(index.tasks)
+        raised = list(index.raised)
 
         outcomes = await self._fetch_batches(spec, inp, index.tasks)
         by_country = {t.country: t for t in index.tasks}
@@ -90,6 +104,7 @@ class ScrapeSourceWorkflow:
             requests += outcome.requests_made
             if outcome.status == "ok":
                 stored_versions += outcome.versions_created
+                raised.extend(outcome.raised)
                 self._progress["stored"] += 1
             elif outcome.retryable:
                 retry_jobs.append(
@@ -99,13 +114,18 @@ class ScrapeSourceWorkflow:
                 self._progress["failed"] += 1
                 await self._quarantine(spec, inp, by_country[outcome.country], _failure(outcome))
                 quarantined.append(outcome.country)
+        # Before the retries, which wait minutes: the other sources hear of it now.
+        followups = await self._follow_up(spec, inp, raised)
+        raised = []
         for result in await asyncio.gather(*retry_jobs):
             if isinstance(result, CountryResult):
                 stored_versions += result.versions_created
                 requests += result.requests_made
+                raised.extend(result.raised)
                 self._progress["stored"] += 1
             else:
                 quarantined.append(result)
+        followups += await self._follow_up(spec, inp, raised)
 
         await workflow.execute_activity_method(
             ScrapeActivities.finish_cycle,
@@ -130,6 +150,7 @@ class ScrapeSourceWorkflow:
             countries_planned=len(index.tasks),
             countries_stored=self._progress["stored"],
             countries_quarantined=sorted(quarantined),
+            followups=followups,
         )
 
     async def _index(self, spec: SourceSpec, inp: ScrapeSourceInput, prefix: str) -> IndexResult:
@@ -145,6 +166,7 @@ class ScrapeSourceWorkflow:
                         job_prefix=prefix,
                         retry=inp.retry,
                         countries=inp.countries,
+                        followup=inp.followup_of is not None,
                     ),
                     task_queue=spec.priority.task_queue,
                     start_to_close_timeout=timedelta(minutes=5),
@@ -264,6 +286,42 @@ class ScrapeSourceWorkflow:
             await self._quarantine(spec, inp, task, failure)
             return task.country
         return result
+
+    async def _follow_up(
+        self, spec: SourceSpec, inp: ScrapeSourceInput, raised: Sequence[RaisedCountry]
+    ) -> list[str]:
+        """Start a follow-up of every other source listing a raised country; their ids."""
+        # A follow-up run never starts follow-ups (no ping-pong between sources).
+        if not raised or inp.followup_of is not None or not workflow.patched(FOLLOWUP_PATCH):
+            return []
+        targets = await workflow.execute_activity_method(
+            ScrapeActivities.followup_targets,
+            FollowUpTargetsInput(source=spec.id, countries=sorted({r.country for r in raised})),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        # Only registered sources: the database may remember one the registry has dropped.
+        listed = {s: countries for s, countries in targets.listed.items() if s in SOURCES}
+        started: list[str] = []
+        for plan in plan_followups(spec.id, raised, listed):
+            target = get_source(plan.source)
+            try:
+                await workflow.start_child_workflow(
+                    ScrapeSourceWorkflow.run,
+                    dataclasses.replace(
+                        inp, source=target.id, countries=list(plan.countries), followup_of=spec.id
+                    ),
+                    id=plan.workflow_id,
+                    task_queue=target.priority.task_queue,
+                    # It is a cycle of its own: it must outlive this one.
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(SOURCE_KEY, target.id)]
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                workflow.logger.info("follow-up %s already started", plan.workflow_id)
+            started.append(plan.workflow_id)
+        return started
 
     async def _quarantine(
         self, spec: SourceSpec, inp: ScrapeSourceInput, task: CountryTask, failure: FailureInfo
