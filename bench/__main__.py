@@ -28,9 +28,8 @@ from typing import Any
 from rich.console import Console
 from temporalio.client import Client
 
-from advisories.parsers import parser_for
 from advisories.schedule_spec import parse_timing
-from advisories.sources import SOURCES, get_source
+from advisories.sources import SOURCES, SyntheticInput, get_source
 from bench.budget import canada_change_rate, requests_per_day
 from bench.crawl import (
     CrawlConfig,
@@ -44,7 +43,7 @@ from bench.parse_cost import parse_cost
 from bench.politeness import politeness
 from bench.report import Report, find_problems, render
 from bench.stack import REPO, BenchStack, wait_worker_polling
-from replay.synthetic import CANADA_INDEX_TEMPLATE, UK_FULL, US_FEED, build_catalogue
+from replay.synthetic import build_catalogue
 from tests.fixtures_path import REAL_FIXTURES
 
 # Tables piped to a file or a CI log keep their full width instead of 80 columns.
@@ -304,22 +303,26 @@ async def run(stack: BenchStack, config: BenchConfig, report: Report) -> None:
 
 
 def live_sizes() -> dict[str, int]:
-    """Countries per source on the live sites, for the per-day figures (any catalogue size):
-    the US feed's, GOV.UK's ~225 and every destination of Canada's index."""
+    """Countries per source on the live sites, for the per-day figures (any catalogue size).
+
+    A source served as its real, complete capture (the US feed, the Smartraveller
+    export) counts the countries its index lists; the others their full-size
+    synthetic imitation, which is built to the live size (GOV.UK's ~225, every
+    destination of Canada's index, ...).
+    """
     fetched_at = datetime.now(UTC)
-    us = parser_for("us_state_dept").parse_index(
-        (REAL_FIXTURES / US_FEED).read_bytes(), url=US_FEED, fetched_at=fetched_at
-    )
-    canada = parser_for("canada_travel").parse_index(
-        (REAL_FIXTURES / CANADA_INDEX_TEMPLATE).read_bytes(),
-        url=CANADA_INDEX_TEMPLATE,
-        fetched_at=fetched_at,
-    )
-    return {
-        "us_state_dept": len({e.country for e in us}),
-        "uk_foreign_office": UK_FULL,
-        "canada_travel": len({e.country for e in canada}),
-    }
+    sizes: dict[str, int] = {}
+    for spec in SOURCES.values():
+        output = spec.synthetic.build(
+            SyntheticInput(lambda relative: (REAL_FIXTURES / relative).read_bytes(), 0, None)
+        )
+        if not spec.synthetic.real:
+            sizes[spec.id] = output.countries
+            continue
+        (body,) = (b for b in output.files.values() if isinstance(b, bytes))
+        entries = spec.parser.parse_index(body, url=spec.index_path, fetched_at=fetched_at)
+        sizes[spec.id] = len({e.country for e in entries})
+    return sizes
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:

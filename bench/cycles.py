@@ -23,7 +23,7 @@ from temporalio.client import Client
 from advisories.models import Level
 from advisories.schedule_spec import parse_timing
 from advisories.settings import Settings
-from advisories.sources import SOURCES, UK_FOREIGN_OFFICE
+from advisories.sources import SOURCES
 from bench.crawl import check_crawl, project_crawl
 from bench.stack import BenchError, BenchStack
 from replay.synthetic import set_level
@@ -144,13 +144,11 @@ async def freshness(
     conn = await asyncpg.connect(dsn)
     changes: list[dict[str, Any]] = []
     try:
+        # Every source whose catalogue can change (not one served as a real capture).
         targets = {
-            UK_FOREIGN_OFFICE.id: await _pick_country(
-                conn, UK_FOREIGN_OFFICE.id, not_level=Level.DO_NOT_TRAVEL
-            ),
-            "canada_travel": await _pick_country(
-                conn, "canada_travel", not_level=Level.DO_NOT_TRAVEL
-            ),
+            spec.id: await _pick_country(conn, spec.id, not_level=Level.DO_NOT_TRAVEL)
+            for spec in SOURCES.values()
+            if spec.synthetic.set_level is not None
         }
         await sync_schedules(client, scheduled)
         try:

@@ -1,8 +1,10 @@
 """Parse cost: milliseconds per document per source over the real captures.
 
-Every capture in ``../shared/fixtures/real`` (``tests.fixtures_path.REAL_FIXTURES``) is parsed
-``repeats`` times by the function the crawl uses for it — ``parse_index`` for an index (the US
-feed, ``*index*`` files), ``parse_document`` for a per-country document — after one untimed
+Every registered source's captures — its folder in ``../shared/fixtures/real``
+(``tests.fixtures_path.REAL_FIXTURES``) and ``replay/captures/<source id>/`` — are parsed
+``repeats`` times by the function the crawl uses for each — ``parse_index`` for an index (the
+document of a source whose index carries every advisory, ``*index*`` files),
+``parse_document`` for a per-country document — after one untimed
 parse (imports, caches). A capture that does not parse is reported; whether each parses *right*
 is what ``tests/unit/test_real_fixtures_expected.py`` checks against ``tests/expected``.
 """
@@ -15,18 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from advisories.parsers import parser_for
+from advisories.sources import SOURCES
 
-#: Capture directory → source id.
-CAPTURE_DIRS = {
-    "us_state_dept": "us_state_dept",
-    "uk_fcdo": "uk_foreign_office",
-    "canada": "canada_travel",
-}
+#: Captures kept in the repository, one folder per source id.
+REPOSITORY_CAPTURES = Path(__file__).resolve().parents[1] / "replay" / "captures"
 
 
 def _is_index(source: str, file: Path) -> bool:
-    return source == "us_state_dept" or "index" in file.name
+    return SOURCES[source].document_path is None or "index" in file.name
+
+
+def _captures(fixtures: Path, source: str) -> list[Path]:
+    """The source's capture files, shared folder first (history folders included)."""
+    folders = (fixtures / SOURCES[source].fixtures, REPOSITORY_CAPTURES / source)
+    return [
+        file
+        for folder in folders
+        for file in sorted(folder.rglob("*"))
+        if file.is_file() and file.suffix != ".md"
+    ]
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -46,16 +55,14 @@ def parse_cost(fixtures: Path, *, repeats: int) -> dict[str, Any]:
     """Per source: per-document and per-index parse times (ms), and captures that failed."""
     fetched_at = datetime.now(UTC)
     out: dict[str, Any] = {}
-    for directory, source in CAPTURE_DIRS.items():
-        parser = parser_for(source)
+    for source, spec in SOURCES.items():
+        parser = spec.parser
         documents: list[float] = []
         indexes: list[float] = []
         per_entry: list[float] = []
         files = doc_files = index_files = entries = 0
         failures: list[str] = []
-        for file in sorted((fixtures / directory).glob("*")):
-            if not file.is_file():
-                continue
+        for file in _captures(fixtures, source):
             files += 1
             body = file.read_bytes()
             index = _is_index(source, file)

@@ -1,12 +1,14 @@
 """The replay catalogue of a run: built once, changed in waves, read back as the truth.
 
-A *wave* republishes every GOV.UK and Canada country with a new level
-(``replay.synthetic.set_level``) so that each fault lands on real work: new index entries,
-new documents to fetch, new versions to store. The US feed is the real capture and is never
-changed (its cycles after the first are a conditional index request answered 304). No wave
-brings back an earlier content: GOV.UK notes carry the publication minute, and Canada steps
-every destination one level further each wave (three waves at most), so a content hash seen
-twice in ``advisory_versions`` is always a duplicate.
+A *wave* republishes every country of every source whose catalogue can change (GOV.UK,
+Canada, Germany ...) with a new level (``replay.synthetic.set_level``) so that each fault lands
+on real work: new index entries, new documents to fetch, new versions to store. Sources served
+as their real capture (the US feed, the Smartraveller export) are never changed (their cycles
+after the first are a conditional index request answered 304). No wave brings back an earlier
+content: the GOV.UK and German notes carry the publication minute, and a source whose index
+states levels (Canada) steps every destination one level further each wave (three waves at
+most, four levels), so a content hash seen twice in ``advisory_versions`` is always a
+duplicate.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from advisories.models import Level
 from advisories.parsers import parser_for
-from advisories.parsers.base import IndexEntry
-from advisories.sources import CANADA_TRAVEL, SOURCES, UK_FOREIGN_OFFICE, US_STATE_DEPT
+from advisories.sources import SOURCES, IndexEntry
 from replay._catalogue import Catalogue
 from replay.synthetic import CatalogueSummary, build_catalogue, set_level
 
-#: Levels GOV.UK can state (FCDO has no level 2).
-_UK_LEVELS = (1, 3, 4)
 #: Waves a catalogue can take without repeating a Canada level.
 MAX_WAVES = 3
 _BASE = "http://replay.invalid"
@@ -46,28 +46,34 @@ def index_entries(root: Path, source: str) -> list[IndexEntry]:
     )
 
 
+def changing_sources() -> list[str]:
+    """Sources whose catalogue a wave changes (not those served as a real capture)."""
+    return [s.id for s in SOURCES.values() if s.synthetic.set_level is not None]
+
+
 def documents_per_wave(root: Path) -> int:
-    """Per-country documents a wave makes the crawl fetch (GOV.UK + Canada)."""
+    """Per-country documents a wave makes the crawl fetch."""
     return sum(
         len([e for e in index_entries(root, s) if e.document_path is not None])
-        for s in (UK_FOREIGN_OFFICE.id, CANADA_TRAVEL.id)
+        for s in changing_sources()
     )
 
 
 def publish_wave(root: Path, wave: int) -> int:
-    """Give every GOV.UK and Canada country a new level, published now; countries changed."""
+    """Give every country of every changing source a new level, published now; countries changed."""
     if not 1 <= wave <= MAX_WAVES:
         raise ValueError(f"wave must be 1..{MAX_WAVES}, got {wave}")
     changed = 0
-    for position, entry in enumerate(index_entries(root, UK_FOREIGN_OFFICE.id)):
-        set_level(root, UK_FOREIGN_OFFICE.id, entry.country, _UK_LEVELS[(position + wave) % 3])
-        changed += 1
-    for entry in index_entries(root, CANADA_TRAVEL.id):
-        if entry.level is None:
-            raise ValueError(f"{CANADA_TRAVEL.id} {entry.country}: the index states no level")
-        # One level further each wave: within MAX_WAVES no destination returns to a level.
-        set_level(root, CANADA_TRAVEL.id, entry.country, int(entry.level) % 4 + 1)
-        changed += 1
+    for source in changing_sources():
+        levels = SOURCES[source].synthetic.levels
+        for position, entry in enumerate(index_entries(root, source)):
+            if entry.level is not None and len(levels) > MAX_WAVES:
+                # One level further each wave: within MAX_WAVES no country returns to a level.
+                level = levels[(levels.index(entry.level) + 1) % len(levels)]
+            else:
+                level = levels[(position + wave) % len(levels)]
+            set_level(root, source, entry.country, Level(level))
+            changed += 1
     return changed
 
 
@@ -84,7 +90,7 @@ def expected(root: Path) -> dict[str, Expected]:
     catalogue = Catalogue(directory=root)
     out: dict[str, Expected] = {}
     now = datetime.now(UTC)
-    for source in (US_STATE_DEPT.id, UK_FOREIGN_OFFICE.id, CANADA_TRAVEL.id):
+    for source in SOURCES:
         parser = parser_for(source)
         hashes: dict[str, str] = {}
         for entry in index_entries(root, source):

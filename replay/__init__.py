@@ -10,12 +10,15 @@ Used by the integration tests, the offline demo and the benchmarks.
 from replay._catalogue import (
     DIRECTORY_SUFFIXES,
     REAL_MANIFEST,
+    REAL_ROUTES,
     Document,
     ManifestError,
+    RegistryRoutes,
     ReplayError,
     Route,
     default_fixtures_root,
     load_manifest,
+    registry_routes,
 )
 from replay._faults import FaultConfig, FaultKind, FaultRule
 from replay._stats import NO_RESPONSE, ReplayStats, RequestCount
@@ -26,11 +29,13 @@ __all__ = [
     "DIRECTORY_SUFFIXES",
     "NO_RESPONSE",
     "REAL_MANIFEST",
+    "REAL_ROUTES",
     "Document",
     "FaultConfig",
     "FaultKind",
     "FaultRule",
     "ManifestError",
+    "RegistryRoutes",
     "ReplayError",
     "ReplayServer",
     "ReplayStats",
@@ -38,4 +43,5 @@ __all__ = [
     "Route",
     "default_fixtures_root",
     "load_manifest",
+    "registry_routes",
 ]

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from replay._catalogue import REAL_MANIFEST, ReplayError, default_fixtures_root
+from replay._catalogue import REAL_ROUTES, ReplayError, default_fixtures_root
 from replay._faults import FaultRule
 from replay.server import ReplayServer
 
@@ -30,11 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument(
-        "--fixtures", type=Path, default=None, help="root the manifest's files are relative to"
+        "--fixtures", type=Path, default=None, help="root of the real captures (and manifest files)"
     )
-    parser.add_argument("--manifest", type=Path, default=REAL_MANIFEST, help="routes TOML")
     parser.add_argument(
-        "--no-manifest", action="store_true", help="serve only --directory, no manifest routes"
+        "--manifest",
+        type=Path,
+        default=REAL_ROUTES,
+        help="routes TOML instead of the registered sources' real-capture routes",
+    )
+    parser.add_argument(
+        "--no-manifest", action="store_true", help="serve only --directory, no real-capture routes"
     )
     parser.add_argument(
         "--directory", type=Path, default=None, help="catalogue laid out as DIR/<source>/<path>"
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(server.base_url, flush=True)
         logger.info(
-            "serving %d manifest routes from %s%s",
+            "serving %d real-capture routes from %s%s",
             len(server.routes),
             fixtures,
             f" and directory {args.directory}" if args.directory else "",

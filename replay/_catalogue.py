@@ -1,7 +1,13 @@
-"""What the replay server serves: manifest routes, a plain directory, run-time overrides."""
+"""What the replay server serves: real-capture routes, a plain directory, run-time overrides.
+
+The real-capture routes come from the source registry: each source module
+declares its own (``SOURCE.replay_routes``). A TOML manifest of routes can
+stand in for them (tests, one-off catalogues).
+"""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import math
 import mimetypes
@@ -18,13 +24,24 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from advisories.sources import SOURCES
+
 #: Source ids are plain lower-case identifiers; this also keeps ``_replay`` (the
 #: control namespace) and path tricks such as ``..`` out of the source position.
 SOURCE_ID_PATTERN: Final = r"^[a-z][a-z0-9_]*$"
 _SOURCE_ID: Final = re.compile(r"[a-z][a-z0-9_]*")
 
-#: The manifest of the real captures, shipped in the package.
-REAL_MANIFEST: Final = Path(__file__).resolve().parent / "manifests" / "real.toml"
+
+class RegistryRoutes(enum.Enum):
+    """Marks "the routes the registered sources declare" where a manifest could be given."""
+
+    REAL = "the real-capture routes of the registered sources"
+
+
+#: The default instead of a manifest: every registered source's ``replay_routes``.
+REAL_ROUTES: Final = RegistryRoutes.REAL
+#: The name REAL_ROUTES had when the routes were a TOML manifest.
+REAL_MANIFEST: Final = REAL_ROUTES
 
 #: Suffixes tried, in order, when a directory-mode URL path has no file of its own name.
 #: They let one catalogue hold both ``/api/content/foreign-travel-advice`` (stored as
@@ -186,6 +203,32 @@ def load_manifest(manifest: Path, fixtures_root: Path) -> list[Route]:
         routes.append(Route(entry.source, entry.path, file, entry.content_type))
     if missing:
         raise ManifestError(manifest, f"files missing under {root}: {', '.join(missing)}")
+    return routes
+
+
+def registry_routes(fixtures_root: Path) -> list[Route]:
+    """The real-capture routes every registered source declares, in registry order.
+
+    Raises:
+        ReplayError: if a route's capture does not exist under ``fixtures_root``,
+            or two routes of a source share a path.
+    """
+    root = fixtures_root.resolve()
+    routes: list[Route] = []
+    seen: set[tuple[str, str]] = set()
+    missing: list[str] = []
+    for spec in SOURCES.values():
+        for declared in spec.replay_routes:
+            key = (spec.id, declared.path)
+            if key in seen:
+                raise ReplayError(f"{spec.id} routes {declared.path} twice")
+            seen.add(key)
+            file = root.joinpath(*PurePosixPath(declared.file).parts)
+            if not file.is_file():
+                missing.append(declared.file)
+            routes.append(Route(spec.id, declared.path, file, declared.content_type))
+    if missing:
+        raise ReplayError(f"real captures missing under {root}: {', '.join(missing)}")
     return routes
 
 

@@ -22,15 +22,17 @@ from urllib.parse import unquote, urlsplit
 from pydantic import ValidationError
 
 from replay._catalogue import (
-    REAL_MANIFEST,
+    REAL_ROUTES,
     Catalogue,
     Document,
+    RegistryRoutes,
     ReplayError,
     Route,
     default_fixtures_root,
     format_validation_error,
     is_source_id,
     load_manifest,
+    registry_routes,
 )
 from replay._faults import FaultConfig, FaultDecision, FaultRule, Faults
 from replay._stats import NO_RESPONSE, ReplayStats, StatsRecorder
@@ -406,9 +408,11 @@ class ReplayServer:
             httpx.get(server.url_for("us_state_dept") + "/_res/rss/TAsTWs.xml")
 
     Args:
-        fixtures_root: Directory the manifest's files are relative to (default:
-            :func:`default_fixtures_root`).
-        manifest: Manifest TOML of routes; None serves no manifest routes.
+        fixtures_root: Directory the real captures (or the manifest's files)
+            are relative to (default: :func:`default_fixtures_root`).
+        manifest: The real-capture routes the registered sources declare
+            (:data:`REAL_ROUTES`, the default), a manifest TOML of routes, or
+            None for no routes (directory only).
         directory: A catalogue laid out as ``<directory>/<source>/<url path>``
             (a URL path without a file of its own name may be stored with a
             ``.json``, ``.xml`` or ``.html`` suffix). Manifest routes win over it.
@@ -417,7 +421,8 @@ class ReplayServer:
 
     Raises:
         ManifestError: if the manifest is invalid or names missing files.
-        ReplayError: if the fixtures root or the directory does not exist.
+        ReplayError: if the fixtures root, a routed capture or the directory
+            does not exist.
         ValueError: if ``host`` is not a loopback address.
     """
 
@@ -425,7 +430,7 @@ class ReplayServer:
         self,
         fixtures_root: Path | None = None,
         *,
-        manifest: Path | None = REAL_MANIFEST,
+        manifest: Path | RegistryRoutes | None = REAL_ROUTES,
         directory: Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -435,7 +440,11 @@ class ReplayServer:
         if manifest is not None:
             if not self.fixtures_root.is_dir():
                 raise ReplayError(f"fixtures directory {self.fixtures_root} does not exist")
-            routes = load_manifest(manifest, self.fixtures_root)
+            routes = (
+                registry_routes(self.fixtures_root)
+                if isinstance(manifest, RegistryRoutes)
+                else load_manifest(manifest, self.fixtures_root)
+            )
         if directory is not None and not directory.is_dir():
             raise ReplayError(f"catalogue directory {directory} does not exist")
         self._ipv6 = _check_loopback(host)

@@ -1,31 +1,27 @@
 """Per-source parsers: pure functions of (bytes, url, fetched_at) to domain objects.
 
-One module per source, named by its id, each following
-:class:`advisories.parsers.base.SourceParser`; :data:`PARSERS` is the registry.
+Each source module (``advisories/sources/<source id>.py``) declares its parser
+in its ``SOURCE``; :data:`PARSERS` is read from the registry.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from advisories.parsers import canada_travel, uk_foreign_office, us_state_dept
-from advisories.parsers.base import IndexEntry, SourceParser
-from advisories.sources import get_source
+from advisories.sources import SOURCES, get_source
+from advisories.sources._base import IndexEntry, Parser, SourceParser
 
-PARSERS: Final[dict[str, SourceParser]] = {
-    "us_state_dept": us_state_dept,
-    "uk_foreign_office": uk_foreign_office,
-    "canada_travel": canada_travel,
-}
+#: Every registered source's parser, by source id.
+PARSERS: Final[dict[str, Parser]] = {spec.id: spec.parser for spec in SOURCES.values()}
 
 
-def parser_for(source: str) -> SourceParser:
+def parser_for(source: str) -> Parser:
     """The parser of ``source``.
 
     Raises:
         UnknownSourceError: for an unregistered source.
     """
-    return PARSERS[get_source(source).id]
+    return get_source(source).parser
 
 
-__all__ = ["PARSERS", "IndexEntry", "SourceParser", "parser_for"]
+__all__ = ["PARSERS", "IndexEntry", "Parser", "SourceParser", "parser_for"]

@@ -19,14 +19,14 @@ import pytest
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
 from advisories.parsers import parser_for
-from advisories.parsers.base import IndexEntry
-from advisories.parsers.canada_travel import (
+from advisories.sources import IndexEntry
+from advisories.sources.canada_travel import (
     ADVISORY_STATES,
-    SOURCE,
     parse_document,
     parse_file,
     parse_index,
 )
+from advisories.sources.canada_travel import SOURCE_ID as SOURCE
 from tests.fixtures_path import REAL_FIXTURES
 
 CANADA: Path = REAL_FIXTURES / "canada"

@@ -1,24 +1,30 @@
-"""Every real capture against its expected output, beside it in ``tests/expected/``.
+"""Every real capture against its expected output in ``tests/expected/<source id>/``.
 
-``tests/expected/<folder>/<file>.expected.json`` mirrors
-``<REAL_FIXTURES>/<folder>/<file>``. It holds what the source's parser makes
-of the capture:
+Each registered source names its folder of real captures
+(``SOURCE.fixtures`` under ``<REAL_FIXTURES>``); captures found later in
+public repositories may also sit in the repository under
+``replay/captures/<source id>/``. For each capture
+``tests/expected/<source id>/<file>.expected.json`` (``captures/<file>...``
+for the repository's own) holds what the source's parser makes of it:
 
 * ``advisories``: what ``parse_file`` returns (the fields that decide a
   version: country, levels, raw level, source time, title, withdrawn), or
   ``parse_file_error``: the class of the error it raises (the UK index);
-* ``index``: what ``parse_index`` returns for an index document (UK and
-  Canada; the US feed's index entries are its advisories).
+* ``index``: what ``parse_index`` returns for an index document, for sources
+  with per-country documents (an index that carries every advisory has its
+  advisories as entries).
 
 The files were written once from the parsers' output and then checked by hand
 against the documents; a capture without one fails here, as does an
-expectation whose capture is gone. Summaries and hashes are left out, so that
-a wording fix in text extraction does not churn every file.
+expectation whose capture is gone, and a source without expected outputs.
+Summaries and hashes are left out, so that a wording fix in text extraction
+does not churn every file.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -27,33 +33,61 @@ import pytest
 
 from advisories.errors import ParseError
 from advisories.models import Advisory
-from advisories.parsers import parser_for
-from advisories.parsers.base import IndexEntry
+from advisories.parsers import PARSERS
+from advisories.sources import SOURCES, IndexEntry
 from tests.fixtures_path import REAL_FIXTURES
 
-EXPECTED: Final = Path(__file__).resolve().parents[1] / "expected"
+REPOSITORY: Final = Path(__file__).resolve().parents[2]
+EXPECTED: Final = REPOSITORY / "tests" / "expected"
+#: Captures kept in the repository itself, one folder per source id.
+REPOSITORY_CAPTURES: Final = REPOSITORY / "replay" / "captures"
 SUFFIX: Final = ".expected.json"
 FETCHED_AT: Final = datetime(2026, 10, 8, tzinfo=UTC)
 
-#: Fixture folder → source id of its parser.
-FOLDER_SOURCES: Final = {
-    "us_state_dept": "us_state_dept",
-    "uk_fcdo": "uk_foreign_office",
-    "canada": "canada_travel",
-}
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """One real capture of one source.
+
+    Attributes:
+        source: The source id.
+        file: The capture on disk.
+        name: Its path under ``tests/expected/<source>/`` without the suffix.
+    """
+
+    source: str
+    file: Path
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.name}"
 
 
-def captures() -> list[Path]:
-    """Every capture under the fixtures root (all but SOURCES.md), relative to it."""
-    return sorted(
-        path.relative_to(REAL_FIXTURES)
-        for path in REAL_FIXTURES.rglob("*")
-        if path.is_file() and path.name != "SOURCES.md"
-    )
+def _is_capture(path: Path) -> bool:
+    return path.is_file() and path.suffix != ".md"
 
 
-def expected_path(capture: Path) -> Path:
-    return EXPECTED / capture.parent / (capture.name + SUFFIX)
+def captures() -> list[Capture]:
+    """Every capture of every registered source, shared folder first."""
+    found: list[Capture] = []
+    for spec in SOURCES.values():
+        shared = REAL_FIXTURES / spec.fixtures
+        found += [
+            Capture(spec.id, p, p.relative_to(shared).as_posix())
+            for p in sorted(shared.rglob("*"))
+            if _is_capture(p)
+        ]
+        own = REPOSITORY_CAPTURES / spec.id
+        found += [
+            Capture(spec.id, p, "captures/" + p.relative_to(own).as_posix())
+            for p in sorted(own.rglob("*"))
+            if _is_capture(p)
+        ]
+    return found
+
+
+def expected_path(capture: Capture) -> Path:
+    return EXPECTED / capture.source / (capture.name + SUFFIX)
 
 
 def advisory_record(advisory: Advisory) -> dict[str, Any]:
@@ -78,22 +112,21 @@ def index_record(entry: IndexEntry) -> dict[str, Any]:
     }
 
 
-def parse_capture(capture: Path) -> dict[str, Any]:
+def parse_capture(capture: Capture) -> dict[str, Any]:
     """What the parser of ``capture``'s source makes of it, as stored in its expectation."""
-    source = FOLDER_SOURCES[capture.parts[0]]
-    parser = parser_for(source)
-    body = (REAL_FIXTURES / capture).read_bytes()
-    url = f"file:///{capture.as_posix()}"
+    spec = SOURCES[capture.source]
+    body = capture.file.read_bytes()
+    url = f"file:///{capture}"
     result: dict[str, Any] = {}
     try:
-        advisories = parser.parse_file(body, url=url, fetched_at=FETCHED_AT)
+        advisories = spec.parser.parse_file(body, url=url, fetched_at=FETCHED_AT)
     except ParseError as exc:
         result["parse_file_error"] = type(exc).__name__
     else:
         result["advisories"] = [advisory_record(a) for a in advisories]
-    if source != "us_state_dept":
+    if spec.document_path is not None:
         try:
-            entries = parser.parse_index(body, url=url, fetched_at=FETCHED_AT)
+            entries = spec.parser.parse_index(body, url=url, fetched_at=FETCHED_AT)
         except ParseError:
             pass  # a per-country document is not an index
         else:
@@ -101,7 +134,7 @@ def parse_capture(capture: Path) -> dict[str, Any]:
     return result
 
 
-def write_expected(capture: Path) -> Path:
+def write_expected(capture: Capture) -> Path:
     """Write ``capture``'s expectation from the parser (used once, then checked by hand)."""
     path = expected_path(capture)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,9 +154,16 @@ def _one_record_per_line(result: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(blocks) + "\n}\n"
 
 
-def test_every_folder_has_a_parser() -> None:
-    folders = {p.parts[0] for p in captures()}
-    assert folders == set(FOLDER_SOURCES)
+def test_every_capture_folder_belongs_to_a_source() -> None:
+    shared = {p.name for p in REAL_FIXTURES.iterdir() if p.is_dir()}
+    assert shared == {spec.fixtures for spec in SOURCES.values()}
+    # replay/captures/ may also hold governments not registered yet (their
+    # module comes later); a registered source's own captures are all tested.
+
+
+def test_sources_parsers_and_expected_folders_are_one_set() -> None:
+    expected = {p.name for p in EXPECTED.iterdir() if p.is_dir()}
+    assert set(SOURCES) == set(PARSERS) == expected
 
 
 def test_no_expectation_without_its_capture() -> None:
@@ -132,11 +172,11 @@ def test_no_expectation_without_its_capture() -> None:
     assert orphans == []
 
 
-@pytest.mark.parametrize("capture", captures(), ids=lambda p: p.as_posix())
-def test_capture_matches_its_expectation(capture: Path) -> None:
+@pytest.mark.parametrize("capture", captures(), ids=str)
+def test_capture_matches_its_expectation(capture: Capture) -> None:
     path = expected_path(capture)
     if not path.is_file():
-        pytest.fail(f"{capture} has no expected output at {path.relative_to(EXPECTED.parent)}")
+        pytest.fail(f"{capture} has no expected output at {path.relative_to(REPOSITORY)}")
     expected = json.loads(path.read_text(encoding="utf-8"))
     actual = parse_capture(capture)
     assert actual.keys() == expected.keys()

@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 from advisories.models import Advisory, Level
-from advisories.parsers import canada_travel, uk_foreign_office, us_state_dept
-from advisories.parsers.base import IndexEntry
-from advisories.sources import CANADA_TRAVEL, UK_FOREIGN_OFFICE, US_STATE_DEPT
+from advisories.sources import (
+    CANADA_TRAVEL,
+    UK_FOREIGN_OFFICE,
+    US_STATE_DEPT,
+    IndexEntry,
+    canada_travel,
+    uk_foreign_office,
+    us_state_dept,
+)
 from replay._catalogue import Catalogue
 from replay.synthetic import (
     SMALL,

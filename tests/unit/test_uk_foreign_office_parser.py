@@ -17,7 +17,8 @@ import pytest
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
 from advisories.parsers import parser_for
-from advisories.parsers.uk_foreign_office import SOURCE, parse_document, parse_file, parse_index
+from advisories.sources.uk_foreign_office import SOURCE_ID as SOURCE
+from advisories.sources.uk_foreign_office import parse_document, parse_file, parse_index
 from tests.fixtures_path import REAL_FIXTURES
 
 UK: Path = REAL_FIXTURES / "uk_fcdo"

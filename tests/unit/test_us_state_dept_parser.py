@@ -19,7 +19,8 @@ import pytest
 from advisories.countries import KOSOVO
 from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
-from advisories.parsers.us_state_dept import SOURCE, parse_file, parse_index
+from advisories.sources.us_state_dept import SOURCE_ID as SOURCE
+from advisories.sources.us_state_dept import parse_file, parse_index
 from tests.fixtures_path import REAL_FIXTURES
 
 FEED_PATH: Path = REAL_FIXTURES / "us_state_dept" / "TAsTWs_2026-10-07.xml"

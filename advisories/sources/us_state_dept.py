@@ -45,13 +45,23 @@ from advisories.countries import (
     normalise_name,
 )
 from advisories.errors import ContractError, ParseError
-from advisories.models import Advisory, Level
-from advisories.parsers._html import plain_text
-from advisories.parsers.base import IndexEntry
-from advisories.sources import US_STATE_DEPT
+from advisories.models import MAPPING_VERSION, Advisory, Level
+from advisories.sources._base import (
+    IndexEntry,
+    Parser,
+    Priority,
+    RateLimitPolicy,
+    ReplayRoute,
+    SourceSpec,
+    SyntheticImitation,
+    SyntheticInput,
+    SyntheticOutput,
+)
+from advisories.sources._html import plain_text
 from advisories.text import collapse
 
-SOURCE: Final = US_STATE_DEPT.id
+SOURCE_ID: Final = "us_state_dept"
+BASE_URL: Final = "https://travel.state.gov"
 
 # Separator between the parts of a destination that the feed splits in two
 # (West Bank / Gaza) in one-line fields; summaries get a blank line.
@@ -144,7 +154,7 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
 
 def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
     """Not used: the feed is this source's only document (see :func:`parse_index`)."""
-    raise ParseError(SOURCE, url, "us_state_dept has no per-country documents; parse the feed")
+    raise ParseError(SOURCE_ID, url, "us_state_dept has no per-country documents; parse the feed")
 
 
 def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]:
@@ -170,7 +180,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
     channel = _channel(body, url)
     elements = channel.findall("item")
     if not elements:
-        raise ContractError(SOURCE, url, "the feed has no <item> elements")
+        raise ContractError(SOURCE_ID, url, "the feed has no <item> elements")
     items = [_parse_item(element, position, url) for position, element in enumerate(elements, 1)]
     return _one_per_country(items, url)
 
@@ -178,16 +188,16 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
 def _channel(body: bytes, url: str) -> etree._Element:
     """The ``<channel>`` of an RSS 2.0 document, or ParseError."""
     if not body.strip():
-        raise ParseError(SOURCE, url, "the document is empty")
+        raise ParseError(SOURCE_ID, url, "the document is empty")
     try:
         root = etree.fromstring(body, _XML_PARSER)
     except etree.XMLSyntaxError as exc:
-        raise ParseError(SOURCE, url, f"not well-formed XML: {exc}") from exc
+        raise ParseError(SOURCE_ID, url, f"not well-formed XML: {exc}") from exc
     if root.tag != "rss":
-        raise ParseError(SOURCE, url, f"expected an <rss> document, got <{root.tag}>")
+        raise ParseError(SOURCE_ID, url, f"expected an <rss> document, got <{root.tag}>")
     channel = root.find("channel")
     if channel is None:
-        raise ParseError(SOURCE, url, "the <rss> document has no <channel>")
+        raise ParseError(SOURCE_ID, url, "the <rss> document has no <channel>")
     return channel
 
 
@@ -201,7 +211,7 @@ def _parse_item(element: etree._Element, position: int, url: str) -> _Item:
     title = collapse(raw_title or "")
 
     def fail(reason: str) -> ParseError:
-        return ParseError(SOURCE, url, f"{_label(position, title)}: {reason}")
+        return ParseError(SOURCE_ID, url, f"{_label(position, title)}: {reason}")
 
     if not title:
         raise fail("no <title>")
@@ -370,7 +380,7 @@ def _one_per_country(items: list[_Item], url: str) -> list[Advisory]:
             newer_parts = [p for p in parts if p.published > newest.published]
             if newer_parts:
                 raise ContractError(
-                    SOURCE,
+                    SOURCE_ID,
                     url,
                     f"{code}: {newest.label} covers the whole country but "
                     f"{', '.join(p.label for p in newer_parts)} is newer and covers part of it",
@@ -388,7 +398,7 @@ def _recency(item: _Item) -> tuple[datetime, bool, bool, int]:
 
 def _advisory(code: str, item: _Item) -> Advisory:
     return Advisory(
-        source=SOURCE,
+        source=SOURCE_ID,
         country=code,
         country_name=item.name,
         level=item.level,
@@ -417,7 +427,7 @@ def _combine_parts(code: str, parts: list[_Item]) -> Advisory:
     base = ordered[0]
     strictest = max(max(p.level, p.regional_level or p.level) for p in ordered)
     return Advisory(
-        source=SOURCE,
+        source=SOURCE_ID,
         country=code,
         country_name=PART_SEPARATOR.join(p.name for p in ordered),
         level=base.level,
@@ -428,3 +438,34 @@ def _combine_parts(code: str, parts: list[_Item]) -> Advisory:
         url=base.url,
         source_updated_at=max(p.published for p in ordered),
     )
+
+
+#: The real feed, complete: the synthetic catalogue serves it unmodified.
+FEED_CAPTURE: Final = "us_state_dept/TAsTWs_2026-10-07.xml"
+INDEX_PATH: Final = "/_res/rss/TAsTWs.xml"
+
+
+def synthetic_build(inp: SyntheticInput) -> SyntheticOutput:
+    """The real feed, copied byte for byte (it already lists every country)."""
+    feed = inp.read_capture(FEED_CAPTURE)
+    return SyntheticOutput(countries=feed.count(b"<item>"), files={INDEX_PATH.lstrip("/"): feed})
+
+
+SOURCE: Final = SourceSpec(
+    id=SOURCE_ID,
+    name="US Department of State",
+    publisher="US Department of State",
+    priority=Priority.HIGH,
+    default_base_url=BASE_URL,
+    index_path=INDEX_PATH,
+    document_path=None,
+    allowed_hosts=("travel.state.gov",),
+    rate_limit=RateLimitPolicy(60, 10, 1.5, "America/New_York"),
+    mapping_version=MAPPING_VERSION,
+    levels={f"Level {int(level)}": level for level in Level},
+    parser=Parser(parse_index, parse_document, parse_file),
+    fixtures="us_state_dept",
+    replay_routes=(ReplayRoute(INDEX_PATH, FEED_CAPTURE),),
+    synthetic=SyntheticImitation(build=synthetic_build, real=True),
+    index_note="RSS feed (carries every advisory)",
+)

@@ -30,24 +30,45 @@ What this parser has to cope with, all seen in the captures:
 from __future__ import annotations
 
 import hashlib
+import html
 import json
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import pycountry
 from bs4 import BeautifulSoup
 
-from advisories.countries import Destination, destination_from_name, destination_from_slug
+from advisories.countries import (
+    Destination,
+    destination_from_name,
+    destination_from_slug,
+    normalise_name,
+)
 from advisories.errors import ContractError, ParseError
-from advisories.models import Advisory, Level
-from advisories.parsers._html import plain_text
-from advisories.parsers.base import IndexEntry
-from advisories.sources import UK_FOREIGN_OFFICE
+from advisories.models import MAPPING_VERSION, Advisory, Level
+from advisories.sources._base import (
+    IndexEntry,
+    Parser,
+    Priority,
+    RateLimitPolicy,
+    ReplayRoute,
+    SourceSpec,
+    SyntheticImitation,
+    SyntheticInput,
+    SyntheticOutput,
+)
+from advisories.sources._html import plain_text
+from advisories.sources._synthetic import checked, draw_time, iso, json_text, labelled, spread
 from advisories.text import collapse
 
-SOURCE: Final = UK_FOREIGN_OFFICE.id
+SOURCE_ID: Final = "uk_foreign_office"
+BASE_URL: Final = "https://www.gov.uk"
 #: Where GOV.UK publishes the pages the API documents describe.
-WEB_BASE: Final = UK_FOREIGN_OFFICE.default_base_url
+WEB_BASE: Final = BASE_URL
 #: The Content API serves ``<base_path>`` under this prefix.
 API_PREFIX: Final = "/api/content"
 
@@ -103,7 +124,7 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
         entry = _index_entry(child, position, url)
         if entry.country in seen:
             raise ContractError(
-                SOURCE,
+                SOURCE_ID,
                 url,
                 f"{entry.country} is listed twice: {seen[entry.country]!r} and "
                 f"{entry.document_path!r}",
@@ -145,7 +166,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
     if _schema(document) == INDEX_SCHEMA:
         children = _children(document, url)
         raise ParseError(
-            SOURCE,
+            SOURCE_ID,
             url,
             f"this is the travel_advice_index document: it lists {len(children)} countries "
             "but carries no advisory levels; parse a country document",
@@ -163,7 +184,7 @@ def _advisory(document: dict[str, Any], url: str) -> Advisory:
     _expect_schema(document, COUNTRY_SCHEMA, url)
 
     def fail(reason: str) -> ParseError:
-        return ParseError(SOURCE, url, reason)
+        return ParseError(SOURCE_ID, url, reason)
 
     details = _object(document.get("details"), "details", fail)
     country, country_name = _country(details, document.get("base_path"), fail)
@@ -177,7 +198,7 @@ def _advisory(document: dict[str, Any], url: str) -> Advisory:
     # Live documents carry an empty withdrawn_notice; only content means withdrawn.
     withdrawn = isinstance(withdrawn_notice, dict) and bool(withdrawn_notice)
     return Advisory(
-        source=SOURCE,
+        source=SOURCE_ID,
         country=country,
         country_name=country_name,
         level=level,
@@ -194,13 +215,13 @@ def _advisory(document: dict[str, Any], url: str) -> Advisory:
 def _load(body: bytes, url: str) -> dict[str, Any]:
     """The JSON object in ``body``, or ParseError."""
     if not body.strip():
-        raise ParseError(SOURCE, url, "the document is empty")
+        raise ParseError(SOURCE_ID, url, "the document is empty")
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE, url, f"not JSON: {exc}") from exc
+        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise ParseError(SOURCE, url, f"expected a JSON object, got {type(document).__name__}")
+        raise ParseError(SOURCE_ID, url, f"expected a JSON object, got {type(document).__name__}")
     return document
 
 
@@ -213,7 +234,7 @@ def _schema(document: dict[str, Any]) -> str | None:
 def _expect_schema(document: dict[str, Any], expected: str, url: str) -> None:
     schema = _schema(document)
     if schema != expected:
-        raise ParseError(SOURCE, url, f"expected a {expected} document, got schema {schema!r}")
+        raise ParseError(SOURCE_ID, url, f"expected a {expected} document, got schema {schema!r}")
 
 
 def _children(document: dict[str, Any], url: str) -> list[dict[str, Any]]:
@@ -221,11 +242,13 @@ def _children(document: dict[str, Any], url: str) -> list[dict[str, Any]]:
     links = document.get("links")
     children = links.get("children") if isinstance(links, dict) else None
     if children is None:
-        raise ContractError(SOURCE, url, "the index has no links.children")
+        raise ContractError(SOURCE_ID, url, "the index has no links.children")
     if not isinstance(children, list) or not all(isinstance(c, dict) for c in children):
-        raise ParseError(SOURCE, url, "links.children is not a list of objects")
+        raise ParseError(SOURCE_ID, url, "links.children is not a list of objects")
     if not children:
-        raise ContractError(SOURCE, url, "the index lists no countries (links.children is empty)")
+        raise ContractError(
+            SOURCE_ID, url, "the index lists no countries (links.children is empty)"
+        )
     return children
 
 
@@ -233,7 +256,7 @@ def _index_entry(child: dict[str, Any], position: int, url: str) -> IndexEntry:
     label = f"child {position} ({child.get('base_path') or child.get('title')!r})"
 
     def fail(reason: str) -> ParseError:
-        return ParseError(SOURCE, url, f"{label}: {reason}")
+        return ParseError(SOURCE_ID, url, f"{label}: {reason}")
 
     base_path = _string(child.get("base_path"), "base_path", fail)
     raw_details = child.get("details")
@@ -389,3 +412,221 @@ def _timestamp(value: object, field: str, fail: _Fail) -> datetime:
 def _hash(fields: Mapping[str, Any]) -> str:
     blob = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
+
+
+# --- the synthetic catalogue's imitation ------------------------------------------------
+#
+# Countries from pycountry (not the UK itself), each a copy of the real 2026
+# Turkey document with the country's name, slug, title, ``alert_status`` and
+# ``public_updated_at`` replaced; the index is GOV.UK's schema example with one
+# child per country, its ``public_updated_at`` and ``change_description``
+# equal to the document's. Every document is labelled SYNTHETIC.
+
+#: GOV.UK countries in a full catalogue (the live index lists about this many).
+SYNTHETIC_FULL: Final = 225
+SYNTHETIC_TEMPLATE: Final = "uk_fcdo/content_api_turkey_2026-10-07.json"
+SYNTHETIC_INDEX_TEMPLATE: Final = "uk_fcdo/content_api_index_govuk-schema-example.json"
+SYNTHETIC_INDEX_FILE: Final = "api/content/foreign-travel-advice.json"
+SYNTHETIC_DOCUMENTS: Final = "api/content/foreign-travel-advice"
+
+# FCDO alert combinations and how often each is drawn (most countries have none).
+_SYNTHETIC_ALERTS: Final[Sequence[tuple[tuple[str, ...], int]]] = (
+    ((), 70),
+    (("avoid_all_but_essential_travel_to_parts",), 8),
+    (("avoid_all_travel_to_parts",), 8),
+    (("avoid_all_but_essential_travel_to_parts", "avoid_all_travel_to_parts"), 6),
+    (("avoid_all_but_essential_travel_to_whole_country",), 2),
+    (("avoid_all_but_essential_travel_to_whole_country", "avoid_all_travel_to_parts"), 2),
+    (("avoid_all_travel_to_whole_country",), 4),
+)
+# What set_level writes for a GOV.UK country: FCDO has no level 2.
+_SYNTHETIC_LEVEL_ALERTS: Final[Mapping[Level, tuple[str, ...]]] = {
+    Level.NORMAL_PRECAUTIONS: (),
+    Level.RECONSIDER_TRAVEL: ("avoid_all_but_essential_travel_to_whole_country",),
+    Level.DO_NOT_TRAVEL: ("avoid_all_travel_to_whole_country",),
+}
+# Name and slug in the template, replaced by each country's own.
+_TEMPLATE_NAME: Final = "Turkey"
+_TEMPLATE_SLUG: Final = "turkey"
+
+
+@dataclass(frozen=True, slots=True)
+class _SyntheticCountry:
+    code: str
+    name: str
+    slug: str
+    alerts: tuple[str, ...]
+    published: datetime
+    content_id: str
+
+
+def _synthetic_candidates(rng: random.Random) -> list[_SyntheticCountry]:
+    """Every pycountry country but the UK, each with its drawn alerts and time."""
+    combos = [combo for combo, _ in _SYNTHETIC_ALERTS]
+    weights = [weight for _, weight in _SYNTHETIC_ALERTS]
+    candidates = []
+    for entry in sorted(pycountry.countries, key=lambda c: c.alpha_2):
+        if entry.alpha_2 == "GB":
+            continue
+        name = str(getattr(entry, "common_name", None) or entry.name)
+        candidates.append(
+            _SyntheticCountry(
+                code=entry.alpha_2,
+                name=name,
+                slug=normalise_name(name).replace(" ", "-"),
+                alerts=rng.choices(combos, weights)[0],
+                published=draw_time(rng),
+                content_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            )
+        )
+    return candidates
+
+
+def synthetic_build(inp: SyntheticInput) -> SyntheticOutput:
+    """The SYNTHETIC GOV.UK catalogue: index and one document per country."""
+    count = checked(inp.count, default=SYNTHETIC_FULL, maximum=len(pycountry.countries) - 1)
+    rng = random.Random(f"uk:{inp.seed}")
+    chosen = spread(_synthetic_candidates(rng), count, lambda c: c.alerts, rng)
+    chosen.sort(key=lambda c: c.slug)
+    template_text = inp.read_capture(SYNTHETIC_TEMPLATE).decode("utf-8")
+    files: dict[str, Mapping[str, Any] | bytes] = {}
+    children = []
+    for country in chosen:
+        document = _synthetic_document(template_text, country)
+        files[f"{SYNTHETIC_DOCUMENTS}/{country.slug}.json"] = document
+        children.append(_synthetic_child(document))
+    index: dict[str, Any] = json.loads(inp.read_capture(SYNTHETIC_INDEX_TEMPLATE))
+    index["links"]["children"] = children
+    files[SYNTHETIC_INDEX_FILE] = labelled(index, SYNTHETIC_INDEX_TEMPLATE)
+    return SyntheticOutput(countries=len(chosen), files=files)
+
+
+def _synthetic_document(template_text: str, country: _SyntheticCountry) -> dict[str, Any]:
+    """The template with the country's names, alerts and time."""
+    # The name also lands in HTML part bodies, hence escaped for HTML first.
+    name = json_text(html.escape(country.name, quote=False))
+    text = template_text.replace(_TEMPLATE_NAME, name).replace(
+        _TEMPLATE_SLUG, json_text(country.slug)
+    )
+    document: dict[str, Any] = json.loads(text)
+    published = iso(country.published)
+    document.update(
+        base_path=f"/foreign-travel-advice/{country.slug}",
+        content_id=country.content_id,
+        title=f"{country.name} travel advice",
+        public_updated_at=published,
+        updated_at=published,
+    )
+    details = document["details"]
+    details["country"] = {"name": country.name, "slug": country.slug, "synonyms": []}
+    details["alert_status"] = list(country.alerts)
+    details["change_description"] = f"SYNTHETIC update of {published}."
+    details["updated_at"] = details["reviewed_at"] = published
+    return labelled(document, SYNTHETIC_TEMPLATE)
+
+
+def _synthetic_child(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The index's child for a country, as GOV.UK expands it."""
+    base_path = document["base_path"]
+    return {
+        "analytics_identifier": None,
+        "api_path": document_path(base_path),
+        "base_path": base_path,
+        "content_id": document["content_id"],
+        "description": document["description"],
+        "document_type": "travel_advice",
+        "locale": "en",
+        "public_updated_at": document["public_updated_at"],
+        "schema_name": "travel_advice",
+        "title": document["title"],
+        "withdrawn": False,
+        "details": {
+            "country": document["details"]["country"],
+            "change_description": document["details"]["change_description"],
+        },
+        "links": {},
+        "api_url": BASE_URL + document_path(base_path),
+        "web_url": BASE_URL + base_path,
+    }
+
+
+def synthetic_set_level(
+    read: Callable[[str], bytes], country: str, level: Level, at: datetime
+) -> tuple[datetime, list[tuple[str, Mapping[str, Any] | bytes]]]:
+    """One country's new alerts for ``level`` (1, 3 or 4; regional alerts dropped)."""
+    if level not in _SYNTHETIC_LEVEL_ALERTS:
+        raise ValueError(f"{SOURCE_ID} has no level {int(level)} (FCDO states 1, 3 or 4)")
+    alerts = _SYNTHETIC_LEVEL_ALERTS[level]
+    index_body = read(SYNTHETIC_INDEX_FILE)
+    index: dict[str, Any] = json.loads(index_body)
+    entries = parse_index(index_body, url=SYNTHETIC_INDEX_FILE, fetched_at=at)
+    position = next((i for i, e in enumerate(entries) if e.country == country), None)
+    if position is None:
+        raise KeyError(f"{SOURCE_ID} catalogue has no country {country!r}")
+    child = index["links"]["children"][position]
+    document_file = f"{SYNTHETIC_DOCUMENTS}/{child['base_path'].rsplit('/', 1)[-1]}.json"
+    document: dict[str, Any] = json.loads(read(document_file))
+    old = datetime.fromisoformat(document["public_updated_at"])
+    published = iso(max(at, old + timedelta(minutes=1)))
+    note = f"SYNTHETIC level change of {published}: alert_status {list(alerts)}."
+    document["public_updated_at"] = document["updated_at"] = published
+    document["details"].update(alert_status=list(alerts), change_description=note)
+    document["details"]["updated_at"] = document["details"]["reviewed_at"] = published
+    child["public_updated_at"] = published
+    child["details"]["change_description"] = note
+    return datetime.fromisoformat(published), [
+        (document_file, document),
+        (SYNTHETIC_INDEX_FILE, index),
+    ]
+
+
+SOURCE: Final = SourceSpec(
+    id=SOURCE_ID,
+    name="UK Foreign, Commonwealth & Development Office",
+    publisher="UK FCDO (GOV.UK Content API)",
+    priority=Priority.HIGH,
+    default_base_url=BASE_URL,
+    index_path=API_PREFIX + "/foreign-travel-advice",
+    document_path=API_PREFIX + "/foreign-travel-advice/<slug>",
+    allowed_hosts=("www.gov.uk",),
+    rate_limit=RateLimitPolicy(120, 15, 1.0, "Europe/London"),
+    mapping_version=MAPPING_VERSION,
+    levels={**WHOLE_COUNTRY_LEVELS, **PARTS_LEVELS, "": Level.NORMAL_PRECAUTIONS},
+    parser=Parser(parse_index, parse_document, parse_file),
+    fixtures="uk_fcdo",
+    replay_routes=(
+        # GOV.UK's schema example of the index (7 children, none of which has a
+        # per-country capture below; the live index lists ~225).
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice",
+            "uk_fcdo/content_api_index_govuk-schema-example.json",
+        ),
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/cote-d-ivoire",
+            "uk_fcdo/content_api_cote-d-ivoire_2026-10-07.json",
+        ),
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/haiti", "uk_fcdo/content_api_haiti_2026-10-07.json"
+        ),
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/hong-kong",
+            "uk_fcdo/content_api_hong-kong_2026-10-07.json",
+        ),
+        # The 2026 capture is the current Turkey; the 2017 schema example an older version.
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/turkey",
+            "uk_fcdo/content_api_turkey_2026-10-07.json",
+        ),
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/albania",
+            "uk_fcdo/content_api_albania_govuk-schema-example.json",
+        ),
+        ReplayRoute(
+            API_PREFIX + "/foreign-travel-advice/antarctica",
+            "uk_fcdo/content_api_antarctica_no-parts_govuk-schema-example.json",
+        ),
+    ),
+    synthetic=SyntheticImitation(
+        build=synthetic_build, set_level=synthetic_set_level, levels=tuple(_SYNTHETIC_LEVEL_ALERTS)
+    ),
+)

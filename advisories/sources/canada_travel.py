@@ -34,7 +34,9 @@ What this parser has to cope with, all seen in the captures:
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -47,17 +49,28 @@ from bs4 import BeautifulSoup, Tag
 
 from advisories.countries import destination_from_name, from_alpha2
 from advisories.errors import ContractError, ParseError
-from advisories.models import Advisory, Level
-from advisories.parsers._html import plain_text
-from advisories.parsers.base import IndexEntry
-from advisories.sources import CANADA_TRAVEL
+from advisories.models import MAPPING_VERSION, Advisory, Level
+from advisories.sources._base import (
+    IndexEntry,
+    Parser,
+    Priority,
+    RateLimitPolicy,
+    ReplayRoute,
+    SourceSpec,
+    SyntheticImitation,
+    SyntheticInput,
+    SyntheticOutput,
+)
+from advisories.sources._html import plain_text
+from advisories.sources._synthetic import checked, draw_time, json_text, labelled, spread
 from advisories.text import collapse
 
-SOURCE: Final = CANADA_TRAVEL.id
+SOURCE_ID: Final = "canada_travel"
+BASE_URL: Final = "https://data.international.gc.ca"
 #: Where travel.gc.ca publishes a destination's page (``<slug>`` appended).
 WEB_PAGE: Final = "https://travel.gc.ca/destinations/"
 #: Where the per-country documents live on the data host.
-DATA_BASE: Final = CANADA_TRAVEL.default_base_url
+DATA_BASE: Final = BASE_URL
 
 #: Canada publishes in Eastern time; a time without a zone is read in it.
 EASTERN: Final = ZoneInfo("America/Toronto")
@@ -171,7 +184,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
         assert entry.published_at is not None  # _index_entry always sets it
         advisories.append(
             Advisory(
-                source=SOURCE,
+                source=SOURCE_ID,
                 country=entry.country,
                 country_name=entry.country_name,
                 level=state.level,
@@ -194,10 +207,10 @@ def document_path(code: str) -> str:
 def _document(data: dict[str, Any], url: str) -> Advisory:
     """A destination's ``data`` → its advisory (see :func:`parse_document`)."""
     if not _is_destination(data):
-        raise ParseError(SOURCE, url, "expected a destination's document (data.country-iso)")
+        raise ParseError(SOURCE_ID, url, "expected a destination's document (data.country-iso)")
 
     def fail(reason: str) -> ParseError:
-        return ParseError(SOURCE, url, reason)
+        return ParseError(SOURCE_ID, url, reason)
 
     code = _source_code(data, fail)
     country = _country(code, data, fail)
@@ -214,7 +227,7 @@ def _document(data: dict[str, Any], url: str) -> Advisory:
     )
     advisory_text = collapse(plain_text(soup, []))
     return Advisory(
-        source=SOURCE,
+        source=SOURCE_ID,
         country=country,
         country_name=_name(data, eng, code),
         level=state.level,
@@ -230,16 +243,16 @@ def _document(data: dict[str, Any], url: str) -> Advisory:
 def _data(body: bytes, url: str) -> dict[str, Any]:
     """``data`` of a Canada document, or ParseError."""
     if not body.strip():
-        raise ParseError(SOURCE, url, "the document is empty")
+        raise ParseError(SOURCE_ID, url, "the document is empty")
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE, url, f"not JSON: {exc}") from exc
+        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise ParseError(SOURCE, url, f"expected a JSON object, got {type(document).__name__}")
+        raise ParseError(SOURCE_ID, url, f"expected a JSON object, got {type(document).__name__}")
     data = document.get("data")
     if not isinstance(data, dict):
-        raise ParseError(SOURCE, url, "expected an object under 'data'")
+        raise ParseError(SOURCE_ID, url, "expected an object under 'data'")
     return data
 
 
@@ -251,22 +264,24 @@ def _is_destination(data: Mapping[str, Any]) -> bool:
 def _index(data: dict[str, Any], url: str) -> list[tuple[IndexEntry, dict[str, Any]]]:
     """Index entries, each with the raw entry it came from."""
     if _is_destination(data):
-        raise ParseError(SOURCE, url, "this is a destination's document, not the country index")
+        raise ParseError(SOURCE_ID, url, "this is a destination's document, not the country index")
     if not data:
-        raise ContractError(SOURCE, url, "the index lists no destinations")
+        raise ContractError(SOURCE_ID, url, "the index lists no destinations")
     entries: list[tuple[IndexEntry, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for key, raw in data.items():
 
         def fail(reason: str, key: str = key) -> ParseError:
-            return ParseError(SOURCE, url, f"entry {key!r}: {reason}")
+            return ParseError(SOURCE_ID, url, f"entry {key!r}: {reason}")
 
         if not isinstance(raw, dict):
             raise fail("is not an object")
         entry = _index_entry(key, raw, fail)
         if entry.country in seen:
             raise ContractError(
-                SOURCE, url, f"entries {seen[entry.country]!r} and {key!r} are both {entry.country}"
+                SOURCE_ID,
+                url,
+                f"entries {seen[entry.country]!r} and {key!r} are both {entry.country}",
             )
         seen[entry.country] = key
         entries.append((entry, raw))
@@ -485,3 +500,195 @@ def _page_url(eng: Mapping[str, Any], code: str) -> str:
     if isinstance(slug, str) and slug.strip():
         return WEB_PAGE + slug.strip()
     return DATA_BASE + document_path(code)
+
+
+# --- the synthetic catalogue's imitation ------------------------------------------------
+#
+# The destinations, names, codes and levels of the real 2015-11-30 index; each
+# document a copy of the real 2026 Mexico document with its fields and
+# advisory HTML rewritten for the destination's level. Times are whole
+# minutes, so the index's ``date-published`` and the document's minute-precise
+# ``friendly-date`` state the same instant. Every document is labelled SYNTHETIC.
+
+SYNTHETIC_INDEX_TEMPLATE: Final = "canada/index_cta-cap_2015-11-30.json"
+SYNTHETIC_TEMPLATE: Final = "canada/cta-cap-mx_2026-10-07_trimmed.json"
+INDEX_PATH: Final = "/travel-voyage/index-updated.json"
+SYNTHETIC_INDEX_FILE: Final = INDEX_PATH.lstrip("/")
+
+# AdvisoryContainer classes by advisory-state: ExHigh and AvoidAll are in the
+# captures; the other two are made up (no capture has such a country).
+_SYNTHETIC_CLASSES: Final = {0: "ExNormal", 1: "ExHigh", 2: "AvoidNonEssential", 3: "AvoidAll"}
+_REGIONAL_SUFFIX: Final = " (with regional advisories)"
+_TEMPLATE_NAME: Final = "Mexico"
+_FRENCH_MONTHS: Final = (
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
+).split()
+
+
+def synthetic_build(inp: SyntheticInput) -> SyntheticOutput:
+    """The SYNTHETIC Canada catalogue: index and one document per destination."""
+    index: dict[str, Any] = json.loads(inp.read_capture(SYNTHETIC_INDEX_TEMPLATE))
+    entries: dict[str, dict[str, Any]] = index["data"]
+    count = checked(inp.count, default=len(entries), maximum=len(entries))
+    rng = random.Random(f"ca:{inp.seed}")
+    times = {key: draw_time(rng) for key in entries}
+    keys = spread(list(entries), count, lambda k: entries[k]["advisory-state"], rng)
+    template_text = inp.read_capture(SYNTHETIC_TEMPLATE).decode("utf-8")
+    files: dict[str, Mapping[str, Any] | bytes] = {}
+    data = {}
+    chosen = set(keys)
+    for key in [k for k in entries if k in chosen]:  # the index's own order
+        entry = entries[key]
+        _synthetic_publish(entry, times[key], note="SYNTHETIC republication.")
+        data[key] = entry
+        files[document_path(key).lstrip("/")] = synthetic_document(template_text, entry)
+    newest = max(times[key] for key in keys)
+    index["metadata"]["generated"] = _synthetic_generated(newest + timedelta(hours=1))
+    index["data"] = data
+    files[SYNTHETIC_INDEX_FILE] = labelled(index, SYNTHETIC_INDEX_TEMPLATE)
+    return SyntheticOutput(countries=len(keys), files=files)
+
+
+def _synthetic_publish(entry: dict[str, Any], published: datetime, *, note: str) -> None:
+    """Set an index entry's publication time (all three forms) and update notes."""
+    eastern = published.astimezone(EASTERN)
+    entry["date-published"] = {
+        "timestamp": int(published.timestamp()),
+        "date": eastern.strftime("%Y-%m-%d %H:%M:%S"),
+        "asp": eastern.isoformat(timespec="microseconds"),
+    }
+    entry["eng"]["friendly-date"] = _synthetic_friendly_date(published)
+    zone = "HAE" if eastern.dst() else "HNE"
+    entry["fra"]["friendly-date"] = (
+        f"{eastern.day} {_FRENCH_MONTHS[eastern.month - 1]} {eastern.year} {eastern:%H:%M} {zone}"
+    )
+    entry["eng"]["recent-updates"] = note
+    entry["fra"]["recent-updates"] = f"{note} (SYNTHÉTIQUE)"
+
+
+def synthetic_document(template_text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-country template (the Mexico capture's text) rewritten for one index entry."""
+    eng = entry["eng"]
+    name = eng["name"]
+    text = template_text.replace(_TEMPLATE_NAME, json_text(html.escape(name, quote=False)))
+    document: dict[str, Any] = json.loads(text)
+    document["metadata"]["generated"] = _synthetic_generated(
+        datetime.fromtimestamp(entry["date-published"]["timestamp"], UTC)
+    )
+    data = document["data"]
+    state = entry["advisory-state"]
+    data.update({
+        "country-iso": entry["country-iso"],
+        "advisory-state": state,
+        "has-advisory-warning": entry["has-advisory-warning"],
+        "has-regional-advisory": entry["has-regional-advisory"],
+    })  # fmt: skip
+    data["eng"].update({
+        "name": name,
+        "url-slug": eng["url-slug"],
+        "friendly-date": eng["friendly-date"],
+        "advisory-text": eng["advisory-text"],
+        "recent-updates": eng["recent-updates"],
+        "advisories": _synthetic_advisories(name, state, bool(entry["has-regional-advisory"])),
+    })  # fmt: skip
+    return labelled(document, SYNTHETIC_TEMPLATE)
+
+
+def _synthetic_advisories(name: str, state: int, regional: bool) -> str:
+    """Advisory HTML in the markup of the real documents (see the Mexico capture)."""
+    phrase = ADVISORY_STATES[state].phrase
+    safe = html.escape(name)
+    link = '<a class="wb-lbx" title="Risk Levels" href="#levels">{}</a>'
+    blocks = [
+        f'<div class="AdvisoryContainer {_SYNTHETIC_CLASSES[state]}"><h3>{safe} - {phrase}</h3>'
+        f"<p>{link.format(phrase)} in {safe} (SYNTHETIC advisory text).</p></div>"
+    ]
+    if regional:
+        # One step stricter than the country, as far as the scale goes.
+        regional_phrase = ADVISORY_STATES[min(state + 1, 3)].phrase
+        blocks.append(
+            f'<div class="AdvisoryContainer RegionalAdv"><h3>Regional Advisory - '
+            f"{regional_phrase}</h3><p>{link.format(regional_phrase)} to some regions "
+            f"(SYNTHETIC).</p></div>"
+        )
+    return "".join(blocks)
+
+
+def synthetic_set_level(
+    read: Callable[[str], bytes], country: str, level: Level, at: datetime
+) -> tuple[datetime, list[tuple[str, Mapping[str, Any] | bytes]]]:
+    """One destination's new ``advisory-state``, in its index entry and document."""
+    state = int(level) - 1
+    index_body = read(SYNTHETIC_INDEX_FILE)
+    index: dict[str, Any] = json.loads(index_body)
+    entries = parse_index(index_body, url=SYNTHETIC_INDEX_FILE, fetched_at=at)
+    found = next((e for e in entries if e.country == country), None)
+    if found is None:
+        raise KeyError(f"{SOURCE_ID} catalogue has no country {country!r}")
+    key = next(k for k in index["data"] if document_path(k) == found.document_path)
+    entry = index["data"][key]
+    assert found.published_at is not None  # the parser always sets it
+    published = max(at, found.published_at + timedelta(minutes=1))
+    entry["advisory-state"] = state
+    entry["has-advisory-warning"] = int(state >= 2)
+    phrases = {
+        "eng": ADVISORY_STATES[state].phrase,
+        "fra": f"SYNTHÉTIQUE {ADVISORY_STATES[state].phrase}",
+    }
+    for language, phrase in phrases.items():
+        suffix = _REGIONAL_SUFFIX if entry["has-regional-advisory"] else ""
+        entry[language]["advisory-text"] = phrase + suffix
+    _synthetic_publish(entry, published, note=f"SYNTHETIC level change to advisory-state {state}.")
+    document_file = document_path(key).lstrip("/")
+    template_text = read(document_file).decode("utf-8")
+    document = synthetic_document(template_text, entry)
+    index["metadata"]["generated"] = _synthetic_generated(published)
+    return published, [(document_file, document), (SYNTHETIC_INDEX_FILE, index)]
+
+
+def _synthetic_generated(when: datetime) -> dict[str, Any]:
+    """``metadata.generated`` as Canada writes it: Unix time and Eastern local time."""
+    eastern = when.astimezone(EASTERN)
+    return {"timestamp": int(when.timestamp()), "date": eastern.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _synthetic_friendly_date(when: datetime) -> str:
+    """``"October 7, 2026 11:16 EDT"``."""
+    eastern = when.astimezone(EASTERN)
+    return f"{eastern:%B} {eastern.day}, {eastern.year} {eastern:%H:%M} {eastern.tzname()}"
+
+
+def _cta_cap(code: str, capture: str) -> ReplayRoute:
+    return ReplayRoute(document_path(code), f"canada/{capture}")
+
+
+SOURCE: Final = SourceSpec(
+    id=SOURCE_ID,
+    name="Global Affairs Canada",
+    publisher="Global Affairs Canada",
+    priority=Priority.REGULAR,
+    default_base_url=BASE_URL,
+    index_path=INDEX_PATH,
+    document_path="/travel-voyage/cta-cap-<iso>.json",
+    allowed_hosts=("data.international.gc.ca", "travel.gc.ca"),
+    rate_limit=RateLimitPolicy(100, 12, 1.2, "America/Toronto"),
+    mapping_version=MAPPING_VERSION,
+    levels={f"{state}: {s.phrase}": s.level for state, s in ADVISORY_STATES.items()},
+    parser=Parser(parse_index, parse_document, parse_file),
+    fixtures="canada",
+    replay_routes=(
+        # The newest of the three 2015 index captures (no current index-updated.json
+        # capture exists); the older two are swapped in by the tests that need them.
+        ReplayRoute(INDEX_PATH, SYNTHETIC_INDEX_TEMPLATE),
+        _cta_cap("fr", "cta-cap-fr_2026-10-05_trimmed.json"),
+        _cta_cap("hk", "cta-cap-hk_2026-09-24_trimmed.json"),
+        _cta_cap("ht", "cta-cap-ht_2026-09-24_trimmed.json"),
+        _cta_cap("mx", "cta-cap-mx_2026-10-07_trimmed.json"),
+        _cta_cap("ua", "cta-cap-ua_2026-09-24_trimmed.json"),
+    ),
+    synthetic=SyntheticImitation(
+        build=synthetic_build,
+        set_level=synthetic_set_level,
+        levels=tuple(s.level for s in ADVISORY_STATES.values()),
+    ),
+)
