@@ -1,7 +1,8 @@
 """``python -m bench [--short] [--out FILE.json]``: run the benchmark, print tables, write JSON.
 
 Sections, in order: parse cost (nothing else running), full crawl A/B at each latency, unchanged
-cycle, freshness, politeness, requests per day. ``--short`` is the CI mode: a 20-country
+cycle, freshness, follow-up freshness (also in ``--short``: one cycle and its follow-ups),
+politeness, requests per day. ``--short`` is the CI mode: a 20-country
 catalogue for the UK and Canada, one round per arm and latency without warm-up, short freshness
 and politeness; it prints the same tables. The exit status is 0 when nothing is broken, 1 when
 something is (see :mod:`bench.report`), 130 when interrupted.
@@ -39,6 +40,7 @@ from bench.crawl import (
     worker_env,
 )
 from bench.cycles import freshness, unchanged_cycle
+from bench.followup import followup_freshness
 from bench.parse_cost import parse_cost
 from bench.politeness import politeness
 from bench.report import Report, find_problems, render
@@ -52,7 +54,7 @@ progress = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_OUT = Path(".state/bench.json")
 #: Sections ``--only`` can pick (requests per day always runs: it is arithmetic).
-SECTIONS = ("parse", "crawl", "unchanged", "freshness", "politeness")
+SECTIONS = ("parse", "crawl", "unchanged", "freshness", "followup", "politeness")
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ async def run(stack: BenchStack, config: BenchConfig, report: Report) -> None:
         await wait_worker_polling(client, pid)
 
     unchanged = None
-    if {"unchanged", "freshness"} & wanted:
+    if {"unchanged", "freshness", "followup"} & wanted:
         unchanged = await _section(
             report,
             "unchanged_cycle",
@@ -253,6 +255,19 @@ async def run(stack: BenchStack, config: BenchConfig, report: Report) -> None:
                 dsn=dsn,
                 catalogue=catalogue,
                 interval=config.freshness_interval,
+                within=config.freshness_timeout,
+                log=log,
+            ),
+        )
+    if unchanged is not None and "followup" in wanted:
+        await _section(
+            report,
+            "followup",
+            followup_freshness(
+                client,
+                settings,
+                dsn=dsn,
+                catalogue=catalogue,
                 within=config.freshness_timeout,
                 log=log,
             ),

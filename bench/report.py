@@ -401,6 +401,10 @@ def render(report: Report, console: Console) -> None:
         console.print(_per_day_table(sections["requests_per_day"]))
     if "freshness" in sections:
         console.print(_freshness_table(sections["freshness"]))
+    if "followup" in sections:
+        from bench.followup import followup_table  # the section's own module (heavy imports)
+
+        console.print(followup_table(sections["followup"]))
     if "politeness" in sections:
         console.print(_politeness_table(sections["politeness"]))
     if "parse_cost" in sections:

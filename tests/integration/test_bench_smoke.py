@@ -87,6 +87,12 @@ def test_bench_short_reports_every_section(tmp_path: Path) -> None:
     assert len(freshness["changes"]) == 2
     assert all(isinstance(c["lag_seconds"], int | float) for c in freshness["changes"])
 
+    # Follow-up: a UK raise re-polled at every other source listing the country, by runs
+    # that started no follow-up of their own.
+    followup = report["followup"]["sources"]
+    assert followup and all(s["followups_started"] == 0 for s in followup.values())
+    assert all(_positive(s["lag_seconds"]) for s in followup.values() if s["changed_at_source"])
+
     # Politeness: no violation, and a budget share for each source with a backlog.
     politeness = report["politeness"]
     assert politeness["violations"] == 0
