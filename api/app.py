@@ -626,20 +626,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/healthz",
         response_model=HealthzOut,
-        responses={503: _unavailable_response(HealthzOut)},
+        responses={503: _unavailable_response()},
         summary="Whether PostgreSQL answers",
     )
     async def healthz() -> Response:
-        ok = await service.ping()
-        body = HealthzOut(status="ok" if ok else "unavailable", database=ok)
-        headers = {"Cache-Control": "no-store"}
-        if not ok:
-            headers["Retry-After"] = str(RETRY_AFTER)
+        if not await service.ping():
+            raise Unavailable
+        body = HealthzOut(status="ok", database=True)
         return Response(
             json_body(body.model_dump(mode="json")),
-            status_code=200 if ok else 503,
             media_type=JSON,
-            headers=headers,
+            headers={"Cache-Control": "no-store"},
         )
 
     _include_dashboard(app)
@@ -780,9 +777,9 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-def _unavailable_response(model: type[Any] = ErrorOut) -> dict[str, Any]:
+def _unavailable_response() -> dict[str, Any]:
     return {
-        "model": model,
+        "model": ErrorOut,
         "description": "PostgreSQL is unreachable; retry after the given seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }

@@ -45,7 +45,7 @@ class ErrorOut(_Model):
 class HealthzOut(_Model):
     """``/healthz``: whether PostgreSQL answers."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok"]
     database: bool = Field(description="PostgreSQL answered a query just now")
 
 
