@@ -1,0 +1,149 @@
+"""The API's HTTP helpers (pure): validators, negotiation, CSV defusing, cursors, Atom, cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta, timezone
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from api.http import (
+    CSV,
+    AtomEntry,
+    CsvTable,
+    Prepared,
+    ResponseCache,
+    atom_feed,
+    csv_body,
+    decode_cursor,
+    encode_cursor,
+    etag_of,
+    http_date,
+    negotiate,
+    not_modified,
+    safe_cell,
+)
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def test_etag_is_strong_and_follows_the_body() -> None:
+    assert etag_of(b"a") == etag_of(b"a")
+    assert etag_of(b"a") != etag_of(b"b")
+    assert etag_of(b"a").startswith('"') and etag_of(b"a").endswith('"')
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        (None, False),
+        ("", False),
+        ('"abc"', True),
+        ('W/"abc"', True),  # If-None-Match compares weakly (RFC 9110 13.1.2)
+        ('"x", "abc"', True),
+        ('"x","y"', False),
+        ("*", True),
+        ('"abcd"', False),
+    ],
+)
+def test_if_none_match(header: str | None, matches: bool) -> None:
+    assert not_modified(header, '"abc"') is matches
+
+
+@pytest.mark.parametrize(
+    ("param", "accept", "wanted"),
+    [
+        (None, None, "json"),
+        (None, "*/*", "json"),
+        (None, "text/csv", "csv"),
+        (None, "text/csv;q=0.5, application/json", "json"),
+        (None, "application/json;q=0.1, text/csv", "csv"),
+        (None, "text/html, text/csv", "csv"),
+        ("json", "text/csv", "json"),
+        ("csv", None, "csv"),
+    ],
+)
+def test_negotiation(param: str | None, accept: str | None, wanted: str) -> None:
+    assert negotiate(param, accept) == wanted
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+33 1", "'+33 1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        (-2, "-2"),  # numbers are data, not formulas
+        (None, ""),
+        (True, "true"),
+        (
+            datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=1))),
+            "2026-01-02T02:04:05Z",
+        ),
+    ],
+)
+def test_csv_cells_never_start_a_formula(value: object, cell: str) -> None:
+    assert safe_cell(value) == cell
+
+
+def test_csv_body_round_trips_with_a_header() -> None:
+    rows: list[dict[str, str | None]] = [
+        {"a": "x,y", "b": 'say "hi"\nthere'},
+        {"a": "=cmd", "b": None},
+    ]
+    parsed = list(csv.DictReader(io.StringIO(csv_body(CsvTable(["a", "b"], rows)).decode())))
+    assert parsed == [{"a": "x,y", "b": 'say "hi"\nthere'}, {"a": "'=cmd", "b": ""}]
+
+
+def test_cursor_round_trip_and_rejects_anything_else() -> None:
+    assert decode_cursor(encode_cursor(12345)) == 12345
+    for bad in ("", "abc", "!!!!", encode_cursor(1)[:-1] + "*", "YzE6LTE"):  # last: "c1:-1"
+        with pytest.raises(ValueError, match="invalid cursor"):
+            decode_cursor(bad)
+
+
+def test_atom_feed_is_valid_xml_with_escaped_text() -> None:
+    moment = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    body = atom_feed(
+        feed_id="tag:example,2026:changes",
+        title="Changes",
+        self_url="http://127.0.0.1/v1/changes.atom",
+        updated=moment,
+        entries=[
+            AtomEntry(
+                id="tag:example,2026:change:1",
+                title="<script>alert(1)</script> & co\x01",
+                updated=moment,
+                link="http://127.0.0.1/countries/FR",
+                summary="a < b",
+                category="raised",
+            )
+        ],
+    )
+    feed = ET.fromstring(body)
+    assert feed.tag == f"{ATOM}feed"
+    assert feed.findtext(f"{ATOM}updated") == "2026-05-01T12:00:00Z"
+    entry = feed.find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == "<script>alert(1)</script> & co"
+    assert b"<script>" not in body
+
+
+def test_prepared_headers_and_cache_bounds() -> None:
+    moment = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    prepared = Prepared.build(b"a,b\r\n", CSV, last_modified=moment)
+    with_body = dict(prepared.headers(with_body=True))
+    assert with_body[b"last-modified"] == http_date(moment).encode()
+    assert with_body[b"content-length"] == b"5"
+    assert with_body[b"vary"] == b"Accept"
+    assert b"content-type" not in dict(prepared.headers(with_body=False))
+
+    cache = ResponseCache(version=(1,), max_entries=2)
+    for key in ("a", "b", "c"):
+        cache.put((key,), prepared)
+    assert len(cache) == 2 and cache.get(("a",)) is None and cache.get(("c",)) is prepared
