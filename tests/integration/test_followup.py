@@ -142,6 +142,24 @@ async def test_a_raise_re_polls_that_country_at_every_other_source(
             assert others_stored == 0
             assert await conn.fetch(ENTRIES, TRIGGER) == index_entries_before
 
+            # The follow-ups' requests went the project's polite way (recorded for the shared
+            # rate limiter): each other index once, conditionally — 304 where it did not change,
+            # 200 for the US feed — and the country's document where there is one (200 where
+            # it changed).
+            sent = await conn.fetch(
+                "SELECT source, kind, status FROM source_requests"
+                " WHERE requested_at >= $1 AND source <> $2 AND kind <> 'robots'",
+                started,
+                TRIGGER,
+            )
+            polite = []
+            for source in others:
+                index_status = 200 if source in changed and listing[source] is None else 304
+                polite.append((source, "index", index_status))
+                if listing[source] is not None:
+                    polite.append((source, "document", 200 if source in changed else 304))
+            assert sorted((r["source"], r["kind"], r["status"]) for r in sent) == sorted(polite)
+
         # The replay server saw, from each other source, its index and that country's
         # document only (the US feed is both); robots.txt is not a document.
         stats = server.stats()
