@@ -393,10 +393,10 @@ def level_timeline(
                     "source": label,
                     "start": start,
                     "end": max(end, start),
-                    "level": "withdrawn" if level is None else str(level),
+                    "level": "withdrawn" if level is None else f"level {level}",
                 }
             )
-    level_names = ["1", "2", "3", "4", "withdrawn"]
+    level_names = ["level 1", "level 2", "level 3", "level 4", "withdrawn"]
     spec = {
         "width": _WIDTH,
         "height": {"step": 30},
@@ -421,10 +421,10 @@ def level_timeline(
             "color": {
                 "field": "level",
                 "type": "nominal",
-                "title": "level",
+                "title": None,
                 "scale": {
                     "domain": level_names,
-                    "range": [LEVEL_COLOURS[k] for k in level_names],
+                    "range": [LEVEL_COLOURS[k.removeprefix("level ")] for k in level_names],
                 },
             },
         },

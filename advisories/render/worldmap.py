@@ -35,6 +35,7 @@ __all__ = [
     "MapShapesMissingError",
     "country_shapes",
     "equal_earth",
+    "outline",
     "shapes_from_topology",
 ]
 
@@ -103,7 +104,8 @@ class CountryShape:
 def equal_earth(lon: float, lat: float) -> tuple[float, float]:
     """Equal Earth projection of ``(lon, lat)`` in degrees → map units, y down.
 
-    ``(0, 0)`` maps to the centre of the width; x runs 0 … ``WIDTH``.
+    ``(0, 0)`` maps to the centre of the width; x runs 0 … ``WIDTH`` for
+    longitudes in ±180° (a longitude past that lands past the edge).
     """
     lam = math.radians(lon)
     theta = math.asin(_M * math.sin(math.radians(lat)))
@@ -169,6 +171,49 @@ def _ring(
     return ring
 
 
+def _unwrapped(
+    indexes: Sequence[int], lonlat: Sequence[list[tuple[float, float]]]
+) -> list[list[tuple[float, float]]] | None:
+    """A ring that crosses the antimeridian, drawn on both edges of the map; else None.
+
+    TopoJSON leaves antimeridian cutting to the renderer: a ring (eastern Russia,
+    the Aleutians, Fiji) jumps from +180° to -180°, which drawn as is becomes a
+    line across the whole map. Its longitudes are made continuous (past ±180°)
+    and the ring is drawn twice, once shifted by 360°; the map's outline clips
+    both to the part on the globe.
+    """
+    points = _ring(indexes, lonlat)
+    offset = 0.0
+    previous = None
+    continuous = []
+    for lon, lat in points:
+        if previous is not None:
+            step = lon + offset - previous
+            if step > 180:
+                offset -= 360
+            elif step < -180:
+                offset += 360
+        previous = lon + offset
+        continuous.append((previous, lat))
+    if all(-180 <= lon <= 180 for lon, _ in continuous):
+        return None
+    shift = -360.0 if max(lon for lon, _ in continuous) > 180 else 360.0
+    return [
+        _simplify([equal_earth(lon + delta, lat) for lon, lat in continuous])
+        for delta in (0.0, shift)
+    ]
+
+
+def outline(step: float = 1.0) -> str:
+    """SVG path of the map's edge: the globe's outline from 60° S to the North Pole."""
+    north = 90.0
+    south = _SOUTH_LIMIT
+    count = round((north - south) / step)
+    west = [equal_earth(-180.0, south + i * step) for i in range(count + 1)]
+    east = [equal_earth(180.0, north - i * step) for i in range(count + 1)]
+    return _path_data([[*west, *east]])
+
+
 def _path_data(rings: Iterable[Sequence[tuple[float, float]]]) -> str:
     parts = []
     for ring in rings:
@@ -231,7 +276,8 @@ def shapes_from_topology(
         geometries = topology["objects"][layer]["geometries"]
     except (KeyError, TypeError):
         raise ValueError(f"TopoJSON has no {layer!r} object") from None
-    exact = [[equal_earth(lon, lat) for lon, lat in arc] for arc in _decode_arcs(topology)]
+    lonlat = _decode_arcs(topology)
+    exact = [[equal_earth(lon, lat) for lon, lat in arc] for arc in lonlat]
     simple = [_simplify(arc) for arc in exact]
     rings: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
     names: dict[str, str] = {}
@@ -249,6 +295,10 @@ def shapes_from_topology(
         )
         for polygon in polygons:
             for indexes in polygon:
+                wrapped = _unwrapped(indexes, lonlat)
+                if wrapped is not None:
+                    rings[iso].extend(wrapped)
+                    continue
                 ring = _ring(indexes, simple)
                 # A small island collapses when simplified: keep it exact.
                 rings[iso].append(ring if len(ring) >= 5 else _ring(indexes, exact))

@@ -1,0 +1,596 @@
+"""The web dashboard: HTML pages over the same data as the JSON API.
+
+``router`` (included by :func:`api.app.create_app`) serves
+
+==========================  ==========================================================
+``GET /``                   world map coloured by level (``?source=`` a source id or
+                            ``strictest``), disagreements hatched, countries without a
+                            shape listed under it
+``GET /countries/{iso}``    every source side by side, a level timeline per source,
+                            the latest change's before/after text
+``GET /changes``            classified changes, filtered (source, kind, country,
+                            since) and paged (``before`` = a change id)
+``GET /sources``            freshness, success rate, budget use, open dead letters,
+                            links into the Temporal Web UI
+``GET /assets/base.css``    the stylesheet shared with the file report
+==========================  ==========================================================
+
+Pages are rendered by the shared template set (:mod:`advisories.render`) and read
+the service's in-memory snapshot and :class:`api.store.ReadStore` only. Scraped
+text is untrusted: templates autoescape, and every response carries a strict
+Content-Security-Policy (nothing inline, nothing from elsewhere, no script at
+all: the pages work without JavaScript). PostgreSQL down → the app's 503.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from advisories.changes import ChangeKind
+from advisories.health import HealthSettings, SourceMetrics, check_freshness, scrape_interval
+from advisories.render import render, stylesheet
+from advisories.render.charts import level_timeline
+from advisories.render.worldmap import HEIGHT, WIDTH, CountryShape, country_shapes, outline
+from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
+from advisories.settings import Settings, get_settings
+from advisories.sources import SOURCES, source_ids
+from api.service import DB_ERRORS, Service
+from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
+from api.views import CountryCodeError, UnknownCountryError, country_view, resolve_country
+
+__all__ = ["CSP", "SECURITY_HEADERS", "router"]
+
+#: Nothing inline, nothing from elsewhere, no script: every page works without JS.
+CSP: Final = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+STRICTEST: Final = "strictest"
+#: Changes per page.
+PAGE_SIZE: Final = 50
+#: Window of the sources page's success rate and budget use.
+METRICS_WINDOW: Final = timedelta(hours=24)
+_CHANGE_KINDS: Final = tuple(k.value for k in ChangeKind)
+
+router = APIRouter(include_in_schema=False)
+
+
+class PageError(Exception):
+    """A request the dashboard answers with an HTML error page (404, 400)."""
+
+    def __init__(self, status: int, heading: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.heading = heading
+        self.message = message
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _settings(request: Request) -> Settings:
+    found = getattr(request.app.state, "settings", None)
+    return found if isinstance(found, Settings) else get_settings()
+
+
+def _publishers() -> dict[str, str]:
+    return {source_id: SOURCES[source_id].name for source_id in source_ids()}
+
+
+def _short_names() -> dict[str, str]:
+    """Source id → a short publisher name ("UK FCDO"), for tabs and tables."""
+    return {
+        source_id: re.sub(r"\s*\(.*\)$", "", SOURCES[source_id].publisher)
+        for source_id in source_ids()
+    }
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _page(template: str, *, active: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return _html(
+        render(template, standalone=False, active=active, sources=_publishers(), **context),
+        status,
+    )
+
+
+def _error_page(exc: PageError) -> HTMLResponse:
+    return _page(
+        "dashboard/error.html",
+        active="",
+        status=exc.status,
+        heading=exc.heading,
+        message=exc.message,
+    )
+
+
+def _require(request: Request) -> tuple[ReadStore, Snapshot]:
+    return _service(request).require()
+
+
+def _lost(request: Request, exc: BaseException) -> Exception:
+    return _service(request).lost(exc)
+
+
+# --------------------------------------------------------------------------- the map
+
+
+@dataclass(frozen=True, slots=True)
+class MapCountry:
+    """One country shape with what the chosen view says about it."""
+
+    iso: str
+    name: str
+    d: str
+    level: str  # "1".."4", "withdrawn", "none"
+    disagree: bool
+    label: str
+    linked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MapView:
+    """The map in one mode, with its counts and the countries it cannot draw."""
+
+    mode: str
+    countries: tuple[MapCountry, ...]
+    unmapped: tuple[tuple[str, str, str], ...]  # (iso, name, level)
+    counts: dict[str, int] = field(default_factory=dict)
+    disagreements: int = 0
+
+
+def _level_key(row: AdvisoryRow | None) -> str:
+    if row is None:
+        return "none"
+    return "withdrawn" if row.withdrawn else str(row.level)
+
+
+def _label(name: str, rows: Sequence[AdvisoryRow], publishers: dict[str, str]) -> str:
+    """Hover text: the name, then every source's level (one per line)."""
+    lines = [name]
+    by_source = {r.source: r for r in rows}
+    for source_id, publisher in publishers.items():
+        row = by_source.get(source_id)
+        text = "no advisory" if row is None else _level_text(row)
+        lines.append(f"{publisher}: {text}")
+    return "\n".join(lines)
+
+
+def _level_text(row: AdvisoryRow) -> str:
+    if row.withdrawn:
+        return "withdrawn"
+    text = f"level {row.level}"
+    if row.regional_level is not None and row.regional_level != row.level:
+        text += f" (parts {row.regional_level})"
+    return text
+
+
+def build_map(
+    snapshot: Snapshot, mode: str, shapes: Sequence[CountryShape], publishers: dict[str, str]
+) -> MapView:
+    """The map of ``snapshot`` in ``mode`` (a source id or ``strictest``).
+
+    Pure: the shapes and the snapshot in, the view out.
+    """
+    by_country = snapshot.by_country()
+    shaped = {s.iso for s in shapes}
+    countries = []
+    counts: dict[str, int] = {}
+    disagreements = 0
+    for shape in shapes:
+        rows = by_country.get(shape.iso, [])
+        view = country_view(shape.iso, rows, publishers=publishers) if rows else None
+        if view is None:
+            level = "none"
+        elif mode == STRICTEST:
+            level = str(view.strictest) if view.strictest is not None else "withdrawn"
+        else:
+            level = _level_key(next((r for r in rows if r.source == mode), None))
+        disagree = bool(view and view.disagreement)
+        disagreements += disagree
+        counts[level] = counts.get(level, 0) + 1
+        name = view.name if view else shape.name
+        countries.append(
+            MapCountry(
+                iso=shape.iso,
+                name=name,
+                d=shape.d,
+                level=level,
+                disagree=disagree,
+                label=_label(name, rows, publishers) if rows else f"{shape.name}\nno advisory",
+                linked=bool(rows),
+            )
+        )
+    unmapped = []
+    for iso in sorted(set(by_country) - shaped):
+        rows = by_country[iso]
+        view = country_view(iso, rows, publishers=publishers)
+        if mode == STRICTEST:
+            level = str(view.strictest) if view.strictest is not None else "withdrawn"
+        else:
+            level = _level_key(next((r for r in rows if r.source == mode), None))
+        unmapped.append((iso, view.name, level))
+    return MapView(
+        mode=mode,
+        countries=tuple(countries),
+        unmapped=tuple(unmapped),
+        counts=counts,
+        disagreements=disagreements,
+    )
+
+
+@cache
+def _outline() -> str:
+    return outline()
+
+
+# Rendered maps by (data version, mode): the shapes never change, the data rarely.
+_MAP_CACHE: dict[tuple[Any, str], str] = {}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def map_page(request: Request, source: str = STRICTEST) -> Response:
+    """The world map."""
+    if source != STRICTEST and source not in SOURCES:
+        return _error_page(
+            PageError(
+                400,
+                "Unknown source",
+                f"unknown source {source!r}; valid: {STRICTEST}, {', '.join(source_ids())}",
+            )
+        )
+    _, snapshot = _require(request)
+    key = (snapshot.version.key(), source)
+    body = _MAP_CACHE.get(key)
+    if body is None:
+        shapes = await run_in_threadpool(country_shapes)
+        publishers = _publishers()
+        view = build_map(snapshot, source, shapes, publishers)
+        title = "Strictest level across governments" if source == STRICTEST else publishers[source]
+        body = render(
+            "dashboard/map.html",
+            standalone=False,
+            active="map",
+            sources=publishers,
+            view=view,
+            mode_title=title,
+            modes=[(STRICTEST, "Strictest"), *_short_names().items()],
+            width=WIDTH,
+            height=round(HEIGHT, 1),
+            outline=_outline(),
+            checked_at=snapshot.version.last_checked_at,
+        )
+        if len(_MAP_CACHE) > 16:
+            _MAP_CACHE.clear()
+        _MAP_CACHE[key] = body
+    return _html(body)
+
+
+# --------------------------------------------------------------------------- a country
+
+
+@dataclass(frozen=True, slots=True)
+class DiffPart:
+    """A run of words: ``same``, ``removed`` or ``added``."""
+
+    kind: str
+    text: str
+
+
+def word_diff(before: str, after: str) -> list[DiffPart]:
+    """``before`` → ``after`` as runs of unchanged, removed and added words."""
+    old, new = before.split(), after.split()
+    parts: list[DiffPart] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for op, a1, a2, b1, b2 in matcher.get_opcodes():
+        if op == "equal":
+            parts.append(DiffPart("same", " ".join(old[a1:a2])))
+            continue
+        if a2 > a1:
+            parts.append(DiffPart("removed", " ".join(old[a1:a2])))
+        if b2 > b1:
+            parts.append(DiffPart("added", " ".join(new[b1:b2])))
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class LatestChange:
+    """The newest version of the country that replaced an earlier one, and that one."""
+
+    source: str
+    kind: str
+    before: VersionRow
+    after: VersionRow
+    title: list[DiffPart]
+    summary: list[DiffPart]
+
+
+def latest_change(history: Sequence[VersionRow]) -> LatestChange | None:
+    """The most recently stored version that has a predecessor from the same source."""
+    best: LatestChange | None = None
+    by_source: dict[str, list[VersionRow]] = {}
+    for row in history:
+        by_source.setdefault(row.source, []).append(row)
+    for source, rows in by_source.items():
+        ordered = sorted(rows, key=lambda r: r.version_id)
+        if len(ordered) < 2:
+            continue
+        before, after = ordered[-2], ordered[-1]
+        if best is None or after.stored_at > best.after.stored_at:
+            best = LatestChange(
+                source=source,
+                kind=after.kind or "text",
+                before=before,
+                after=after,
+                title=word_diff(before.title, after.title),
+                summary=word_diff(before.summary, after.summary),
+            )
+    return best
+
+
+def _timeline_series(
+    history: Sequence[VersionRow], publishers: dict[str, str]
+) -> dict[str, list[tuple[datetime, int | None]]]:
+    """Per publisher, each version's (the source's own updated time, level)."""
+    series: dict[str, list[tuple[datetime, int | None]]] = {}
+    for row in sorted(history, key=lambda r: (r.source, r.version_id)):
+        label = publishers.get(row.source, row.source)
+        at = row.source_updated_at or row.stored_at
+        series.setdefault(label, []).append((at, None if row.withdrawn else row.level))
+    return series
+
+
+@router.get("/countries/{iso}", response_class=HTMLResponse)
+async def country_page(request: Request, iso: str) -> Response:
+    """Every source side by side for one country."""
+    try:
+        code = resolve_country(iso)
+    except (CountryCodeError, UnknownCountryError) as exc:
+        return _error_page(PageError(404, "Unknown country", str(exc)))
+    store, snapshot = _require(request)
+    rows = snapshot.by_country().get(code, [])
+    publishers = _publishers()
+    if not rows:
+        return _error_page(
+            PageError(404, "No advisory", f"no source has a current advisory for {code}")
+        )
+    view = country_view(code, rows, publishers=publishers)
+    try:
+        history = await store.history(code)
+    except DB_ERRORS as exc:
+        raise _lost(request, exc) from exc
+    now = datetime.now(UTC)
+    series = _timeline_series(history, _short_names())
+    # Drawn by a JavaScript engine (cached by input): off the event loop.
+    timeline = await run_in_threadpool(
+        level_timeline,
+        "chart-timeline",
+        f"Level over time per source, {view.name}",
+        series,
+        until=now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1),
+    )
+    return _page(
+        "dashboard/country.html",
+        active="",
+        view=view,
+        timeline=timeline,
+        change=latest_change(history),
+        publishers=publishers,
+        versions=len(history),
+    )
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PageError(
+            400, "Invalid filter", f"since {text!r} is not a date or time (2026-11-01)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@router.get("/changes", response_class=HTMLResponse)
+async def changes_page(
+    request: Request,
+    source: str = "",
+    kind: str = "",
+    country: str = "",
+    since: str = "",
+    before: str = "",
+) -> Response:
+    """Classified changes, newest first, filtered and paged."""
+    try:
+        if source and source not in SOURCES:
+            raise PageError(
+                400,
+                "Invalid filter",
+                f"unknown source {source!r}; valid: {', '.join(source_ids())}",
+            )
+        if kind and kind not in _CHANGE_KINDS:
+            raise PageError(
+                400, "Invalid filter", f"unknown kind {kind!r}; valid: {', '.join(_CHANGE_KINDS)}"
+            )
+        code = None
+        if country:
+            try:
+                code = resolve_country(country)
+            except (CountryCodeError, UnknownCountryError) as exc:
+                raise PageError(400, "Invalid filter", str(exc)) from None
+        moment = _parse_since(since) if since else None
+        if before and (not before.isdigit() or len(before) > 18):
+            raise PageError(400, "Invalid page", f"before {before!r} is not a change id")
+    except PageError as exc:
+        return _error_page(exc)
+    store, _ = _require(request)
+    try:
+        rows = await store.changes(
+            before_id=int(before) if before else None,
+            since=moment,
+            kinds=[kind] if kind else None,
+            sources=[source] if source else None,
+            country=code,
+            limit=PAGE_SIZE + 1,
+        )
+    except DB_ERRORS as exc:
+        raise _lost(request, exc) from exc
+    page, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    filters = {"source": source, "kind": kind, "country": country, "since": since}
+    kept = {k: v for k, v in filters.items() if v}
+    older = f"/changes?{urlencode({**kept, 'before': page[-1].id})}" if more else None
+    newest = f"/changes?{urlencode(kept)}" if before else None
+    return _page(
+        "dashboard/changes.html",
+        active="changes",
+        changes=page,
+        filters=filters,
+        kinds=_CHANGE_KINDS,
+        older=older,
+        newest=newest,
+        publishers=_publishers(),
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One line of the sources page."""
+
+    id: str
+    publisher: str
+    metrics: SourceMetrics
+    advisories: int
+    interval_seconds: float
+    last_success_at: datetime | None
+    age_seconds: float | None
+    limit_seconds: float
+    stale: bool
+    budget_percent: float | None
+    links: dict[str, str]
+
+
+def _temporal_links(settings: Settings, source_id: str, schedule_id: str) -> dict[str, str]:
+    """Temporal Web UI pages of a source: its schedule, its cycles, its open quarantines."""
+    base = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace)}"
+
+    def workflows(query: str) -> str:
+        return f"{base}/workflows?{urlencode({'query': query})}"
+
+    return {
+        "schedule": f"{base}/schedules/{quote(schedule_id)}",
+        "cycles": workflows(
+            f"WorkflowType='ScrapeSourceWorkflow' AND TemporalScheduledById='{schedule_id}'"
+        ),
+        "quarantine": workflows(
+            f"WorkflowType='QuarantineWorkflow' AND ExecutionStatus='Running' "
+            f"AND {SOURCE_ATTRIBUTE}='{source_id}'"
+        ),
+    }
+
+
+@router.get("/sources", response_class=HTMLResponse)
+async def sources_page(request: Request) -> Response:
+    """Each source's freshness, success rate, budget use and dead letters."""
+    store, snapshot = _require(request)
+    settings = _settings(request)
+    intervals = {
+        spec.id: scrape_interval(
+            spec.priority.interval, settings.schedule_overrides.get(spec.schedule_id)
+        ).total_seconds()
+        for spec in SOURCES.values()
+    }
+    try:
+        now, metrics, checks = await store.source_metrics(
+            window=METRICS_WINDOW, intervals=intervals
+        )
+    except DB_ERRORS as exc:
+        raise _lost(request, exc) from exc
+    thresholds = HealthSettings().thresholds()
+    counts: dict[str, int] = {}
+    for row in snapshot.advisories:
+        counts[row.source] = counts.get(row.source, 0) + 1
+    out = []
+    for source_id in source_ids():
+        spec = SOURCES[source_id]
+        m = metrics[source_id]
+        last = datetime.fromisoformat(m.last_success_at) if m.last_success_at else None
+        budget = (
+            round(100 * m.requests_made / m.requests_allowed, 1)
+            if m.requests_allowed and m.rate_limit_enforced
+            else None
+        )
+        out.append(
+            SourceRow(
+                id=source_id,
+                publisher=spec.name,
+                metrics=m,
+                advisories=counts.get(source_id, 0),
+                interval_seconds=intervals[source_id],
+                last_success_at=last,
+                age_seconds=None if last is None else (now - last).total_seconds(),
+                limit_seconds=thresholds.freshness_factor * m.interval_seconds,
+                stale=not check_freshness(m, thresholds, now=now).ok,
+                budget_percent=budget,
+                links=_temporal_links(settings, source_id, spec.schedule_id),
+            )
+        )
+    failing = [c for c in checks if not c.ok]
+    return _page(
+        "dashboard/sources.html",
+        active="sources",
+        rows=out,
+        failing=failing,
+        now=now,
+        window_hours=METRICS_WINDOW.total_seconds() / 3600,
+        ui_url=settings.temporal_ui_url,
+    )
+
+
+# --------------------------------------------------------------------------- assets
+
+
+@cache
+def _css() -> tuple[bytes, str]:
+    body = str(stylesheet()).encode("utf-8")
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+@router.get("/assets/base.css")
+async def base_css(request: Request) -> Response:
+    """The shared stylesheet (also inlined in file reports)."""
+    body, etag = _css()
+    headers = {**SECURITY_HEADERS, "ETag": etag, "Cache-Control": "public, max-age=3600"}
+    if etag in re.split(r"\s*,\s*", request.headers.get("if-none-match", "")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/css; charset=utf-8", headers=headers)
