@@ -61,6 +61,7 @@ _NAME_EXCEPTIONS: Final[dict[str, str]] = {
     "french saint martin": "MF",  # pycountry: "Saint Martin (French part)"
     "kosovo": KOSOVO,
     "macau": "MO",  # pycountry: "Macao"
+    "palestine": "PS",  # pycountry: "Palestine, State of" (Smartraveller)
     "micronesia": "FM",
     "russia": "RU",  # pycountry: "Russian Federation"
     "turkey": "TR",  # pycountry: "Türkiye" only

@@ -31,6 +31,7 @@ from temporalio.client import Client
 
 from advisories.schedule_spec import parse_timing
 from advisories.sources import SOURCES, SyntheticInput, get_source
+from bench.api import ApiBenchConfig, api_bench, api_table
 from bench.budget import canada_change_rate, requests_per_day
 from bench.crawl import (
     CrawlConfig,
@@ -45,6 +46,7 @@ from bench.parse_cost import parse_cost
 from bench.politeness import politeness
 from bench.report import Report, find_problems, render
 from bench.stack import REPO, BenchStack, wait_worker_polling
+from replay._catalogue import capture_file
 from replay.synthetic import build_catalogue
 from tests.fixtures_path import REAL_FIXTURES
 
@@ -54,7 +56,7 @@ progress = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_OUT = Path(".state/bench.json")
 #: Sections ``--only`` can pick (requests per day always runs: it is arithmetic).
-SECTIONS = ("parse", "crawl", "unchanged", "freshness", "followup", "politeness")
+SECTIONS = ("parse", "crawl", "unchanged", "freshness", "followup", "politeness", "api")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class BenchConfig:
     parse_repeats: int
     intervals: dict[str, timedelta] = field(default_factory=dict)
     sections: frozenset[str] = frozenset(SECTIONS)
+    api: ApiBenchConfig = field(default_factory=ApiBenchConfig)
 
 
 def full_config(rounds: int) -> BenchConfig:
@@ -113,6 +116,7 @@ def short_config() -> BenchConfig:
         },
         politeness_timeout=120,
         parse_repeats=3,
+        api=ApiBenchConfig(duration_s=2.0, warmup_s=1.0, connections=16, rounds=1),
     )
 
 
@@ -272,6 +276,14 @@ async def run(stack: BenchStack, config: BenchConfig, report: Report) -> None:
                 log=log,
             ),
         )
+    if "api" in wanted:
+        await _section(
+            report,
+            "api",
+            api_bench(
+                stack, client, settings, config=config.api, within=crawl_config.timeout, log=log
+            ),
+        )
     if "politeness" in wanted:
         await _section(
             report,
@@ -329,7 +341,9 @@ def live_sizes() -> dict[str, int]:
     sizes: dict[str, int] = {}
     for spec in SOURCES.values():
         output = spec.synthetic.build(
-            SyntheticInput(lambda relative: (REAL_FIXTURES / relative).read_bytes(), 0, None)
+            SyntheticInput(
+                lambda relative: capture_file(relative, REAL_FIXTURES).read_bytes(), 0, None
+            )
         )
         if not spec.synthetic.real:
             sizes[spec.id] = output.countries
@@ -441,6 +455,8 @@ def main(argv: list[str]) -> int:
     report.meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     report.problems = [*report.problems, *find_problems(report.sections)]
     render(report, console)
+    if "api" in report.sections:
+        console.print(api_table(report.sections["api"]))
     report.write(args.out)
     console.print(f"results: {args.out}")
     if code == 0 and report.problems:

@@ -34,7 +34,7 @@ def _captures(fixtures: Path, source: str) -> list[Path]:
         file
         for folder in folders
         for file in sorted(folder.rglob("*"))
-        if file.is_file() and file.suffix != ".md"
+        if file.is_file() and file.suffix != ".md" and "derived" not in file.as_posix()
     ]
 
 

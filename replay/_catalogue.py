@@ -206,6 +206,22 @@ def load_manifest(manifest: Path, fixtures_root: Path) -> list[Route]:
     return routes
 
 
+#: The repository (the directory holding the ``replay`` package).
+REPOSITORY: Final = Path(__file__).resolve().parent.parent
+#: Captures kept in the repository, named from its root (``replay/captures/<source>/...``).
+REPOSITORY_CAPTURES: Final = "replay/captures/"
+
+
+def capture_file(relative: str, fixtures_root: Path) -> Path:
+    """Where a capture named by a source module lives.
+
+    ``replay/captures/...`` is in the repository; anything else is under the
+    real-captures root.
+    """
+    base = REPOSITORY if relative.startswith(REPOSITORY_CAPTURES) else fixtures_root
+    return base.joinpath(*PurePosixPath(relative).parts)
+
+
 def registry_routes(fixtures_root: Path) -> list[Route]:
     """The real-capture routes every registered source declares, in registry order.
 
@@ -223,7 +239,7 @@ def registry_routes(fixtures_root: Path) -> list[Route]:
             if key in seen:
                 raise ReplayError(f"{spec.id} routes {declared.path} twice")
             seen.add(key)
-            file = root.joinpath(*PurePosixPath(declared.file).parts)
+            file = capture_file(declared.file, root)
             if not file.is_file():
                 missing.append(declared.file)
             routes.append(Route(spec.id, declared.path, file, declared.content_type))

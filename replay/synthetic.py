@@ -33,14 +33,13 @@ from advisories.models import Level
 from advisories.sources import (
     SOURCES,
     SyntheticInput,
-    SyntheticOutput,
     canada_travel,
     get_source,
     uk_foreign_office,
     us_state_dept,
 )
 from advisories.sources._synthetic import SYNTHETIC_KEY, SYNTHETIC_NOTE
-from replay._catalogue import default_fixtures_root
+from replay._catalogue import capture_file, default_fixtures_root
 
 __all__ = [
     "CANADA_INDEX_FILE",
@@ -141,17 +140,20 @@ def build_catalogue(
     others = countries if countries is not None or not given else min(given)
 
     def read_capture(relative: str) -> bytes:
-        return (fixtures / relative).read_bytes()
+        return capture_file(relative, fixtures).read_bytes()
 
     # Every source's documents first, so that a refused count leaves no half catalogue.
-    outputs: dict[str, SyntheticOutput] = {
+    # Sources given a count of their own first: a refusal names the count that was asked for.
+    ordered = sorted(SOURCES.values(), key=lambda spec: spec.id not in named)
+    built = {
         spec.id: spec.synthetic.build(
             SyntheticInput(
                 read_capture, seed, named.get(spec.id, countries if spec.id in legacy else others)
             )
         )
-        for spec in SOURCES.values()
+        for spec in ordered
     }
+    outputs = {source: built[source] for source in SOURCES}
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty; build a catalogue into a new directory")
     root.mkdir(parents=True, exist_ok=True)

@@ -153,7 +153,8 @@ class ReplayRoute:
     Attributes:
         path: Path on the real site, starting with ``/``.
         file: The capture, relative to the real-captures root
-            (``../shared/fixtures/real``).
+            (``../shared/fixtures/real``), or to the repository when it starts
+            ``replay/captures/`` (captures kept with the code).
         content_type: Explicit Content-Type, or None to follow the file's suffix.
     """
 
@@ -167,7 +168,9 @@ class SyntheticInput:
     """What a source's synthetic imitation is given.
 
     Attributes:
-        read_capture: Reads a real capture by its path under the real-captures root.
+        read_capture: Reads a real capture by its path under the real-captures root
+            (``../shared/fixtures/real``), or under the repository for a path
+            starting ``replay/captures/`` (captures kept with the code).
         seed: The catalogue's seed (each source draws from its own generator).
         count: Countries wanted (None: the full size the imitation is built for).
     """

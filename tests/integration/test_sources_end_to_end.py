@@ -1,8 +1,9 @@
-"""All three sources end to end against a generated full-structure catalogue.
+"""Every registered source end to end against a generated full-structure catalogue.
 
 The catalogue is SYNTHETIC (``replay.synthetic``: real documents' structure,
-generated countries; the US feed is the real capture), served by the replay
-server in directory mode. Workers, dev server and PostgreSQL are real.
+generated countries; the US feed and the Smartraveller export are the real
+captures), served by the replay server in directory mode. Workers, dev server
+and PostgreSQL are real.
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ async def test_crawl_all_sources_then_nothing_changed_then_one_level_raised(
         async with running_worker(client, settings):
             first = await crawl(client, settings, "first")
             stored = await counts(conn, "SELECT source, count(*) FROM advisories GROUP BY 1")
-            expected = {"us_state_dept": 213, "uk_foreign_office": 20, "canada_travel": 20}
+            expected = {
+                "us_state_dept": 213,
+                "uk_foreign_office": 20,
+                "canada_travel": 20,
+                "au_smartraveller": 179,
+                "de_auswaertiges_amt": 20,
+            }
             assert stored == expected
             assert {s: r.versions_created for s, r in first.items()} == expected
             assert all(not r.countries_quarantined for r in first.values())
@@ -60,7 +67,11 @@ async def test_crawl_all_sources_then_nothing_changed_then_one_level_raised(
                 conn,
                 "SELECT source, count(*) FROM source_requests WHERE kind = 'document' GROUP BY 1",
             )
-            assert documents == {"uk_foreign_office": 20, "canada_travel": 20}
+            assert documents == {
+                "uk_foreign_office": 20,
+                "canada_travel": 20,
+                "de_auswaertiges_amt": 20,
+            }
 
             # Nothing changed: one conditional index request per source, all 304.
             await conn.execute("DELETE FROM source_requests")
@@ -68,7 +79,9 @@ async def test_crawl_all_sources_then_nothing_changed_then_one_level_raised(
             assert {s: r.not_modified for s, r in second.items()} == dict.fromkeys(SOURCES, True)
             assert sum(r.versions_created for r in second.values()) == 0
             requests = await conn.fetch("SELECT source, kind, status FROM source_requests")
-            assert sorted((r["kind"], r["status"]) for r in requests) == [("index", 304)] * 3
+            assert sorted((r["kind"], r["status"]) for r in requests) == [("index", 304)] * len(
+                SOURCES
+            )
 
             # One UK country raised to 4 at the source: exactly its document is fetched.
             country = await conn.fetchval(

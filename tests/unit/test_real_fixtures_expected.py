@@ -3,7 +3,8 @@
 Each registered source names its folder of real captures
 (``SOURCE.fixtures`` under ``<REAL_FIXTURES>``); captures found later in
 public repositories may also sit in the repository under
-``replay/captures/<source id>/``. For each capture
+``replay/captures/<source id>/`` (derived data beside them is not a
+capture). For each capture
 ``tests/expected/<source id>/<file>.expected.json`` (``captures/<file>...``
 for the repository's own) holds what the source's parser makes of it:
 
@@ -64,7 +65,13 @@ class Capture:
 
 
 def _is_capture(path: Path) -> bool:
-    return path.is_file() and path.suffix != ".md"
+    """A raw document: not notes, not derived data (``derived*`` folders, e.g. a
+    third party's level map built from the source), which no parser of ours reads."""
+    return (
+        path.is_file()
+        and path.suffix != ".md"
+        and not any(part.startswith("derived") for part in path.parts)
+    )
 
 
 def captures() -> list[Capture]:

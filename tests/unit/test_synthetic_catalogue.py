@@ -18,7 +18,7 @@ from advisories.sources import (
     US_STATE_DEPT,
     IndexEntry,
     canada_travel,
-    uk_foreign_office,
+    get_source,
     us_state_dept,
 )
 from replay._catalogue import Catalogue
@@ -34,9 +34,12 @@ from replay.synthetic import (
 from tests.fixtures_path import REAL_FIXTURES
 
 FETCHED_AT = datetime(2026, 10, 8, tzinfo=UTC)
+REPOSITORY = Path(__file__).resolve().parents[2]
 UK = UK_FOREIGN_OFFICE.id
 CA = CANADA_TRAVEL.id
 US = US_STATE_DEPT.id
+AU = "au_smartraveller"
+DE = "de_auswaertiges_amt"
 
 
 @dataclass
@@ -58,8 +61,8 @@ def build(root: Path, *, small: bool, seed: int = 0) -> CatalogueSummary:
 def read(root: Path, source: str) -> Parsed:
     """Parse a source's index and every document it points to, served by directory lookup."""
     catalogue = Catalogue(directory=root)
-    parser = uk_foreign_office if source == UK else canada_travel
-    spec = UK_FOREIGN_OFFICE if source == UK else CANADA_TRAVEL
+    spec = get_source(source)
+    parser = spec.parser
     index_doc = catalogue.lookup(source, spec.index_path)
     assert index_doc is not None and index_doc.content_type == "application/json"
     entries = parser.parse_index(index_doc.body, url=spec.index_path, fetched_at=FETCHED_AT)
@@ -70,10 +73,7 @@ def read(root: Path, source: str) -> Parsed:
         assert doc is not None, entry.document_path
         advisory = parser.parse_document(doc.body, url=entry.document_path, fetched_at=FETCHED_AT)
         documents[advisory.country] = advisory
-    folder = (
-        root / source / ("api/content/foreign-travel-advice" if source == UK else "travel-voyage")
-    )
-    files = {p for p in folder.glob("*.json") if p.name != "index-updated.json"}
+    files = {p for p in (root / source).rglob("*.json") if p.read_bytes() != index_doc.body}
     return Parsed({e.country: e for e in entries}, documents, files)
 
 
@@ -90,15 +90,17 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CatalogueSumma
 
 
 def test_counts(small: tuple[Path, CatalogueSummary], full: tuple[Path, CatalogueSummary]) -> None:
-    assert small[1].countries == {US: 223, UK: SMALL, CA: SMALL}
-    assert small[1].documents == {US: 1, UK: SMALL + 1, CA: SMALL + 1}
-    assert full[1].countries == {US: 223, UK: 225, CA: 229}
-    assert full[1].documents == {US: 1, UK: 226, CA: 230}
+    assert small[1].countries == {US: 223, UK: SMALL, CA: SMALL, AU: 179, DE: SMALL}
+    assert small[1].documents == {US: 1, UK: SMALL + 1, CA: SMALL + 1, AU: 1, DE: SMALL + 1}
+    assert full[1].countries == {US: 223, UK: 225, CA: 229, AU: 179, DE: 200}
+    assert full[1].documents == {US: 1, UK: 226, CA: 230, AU: 1, DE: 201}
+    assert full[1].real == {US, AU}
     assert "SYNTHETIC" in str(full[1])
+    assert f"{AU}: 179 countries, 1 documents (real capture, unmodified)" in str(full[1])
 
 
 @pytest.mark.parametrize("size", ["small", "full"])
-@pytest.mark.parametrize("source", [UK, CA])
+@pytest.mark.parametrize("source", [UK, CA, DE])
 def test_index_and_documents_agree(source: str, size: str, request: pytest.FixtureRequest) -> None:
     root, summary = request.getfixturevalue(size)
     parsed = read(root, source)
@@ -109,7 +111,7 @@ def test_index_and_documents_agree(source: str, size: str, request: pytest.Fixtu
     for country, entry in parsed.index.items():
         advisory = parsed.documents[country]
         assert advisory.source_updated_at == entry.published_at, country
-        if entry.level is not None:  # Canada's index states levels; GOV.UK's does not
+        if entry.level is not None:  # Canada's and Germany's indexes state levels; GOV.UK's not
             assert advisory.level == entry.level, country
             if advisory.level < Level.DO_NOT_TRAVEL:
                 assert (advisory.regional_level is not None) == entry.has_regional, country
@@ -144,6 +146,36 @@ def test_canada_keeps_the_real_index_destinations_and_levels(
 def test_small_catalogues_keep_every_level(small: tuple[Path, CatalogueSummary]) -> None:
     assert {int(a.level) for a in read(small[0], CA).documents.values()} == {1, 2, 3, 4}
     assert {int(a.level) for a in read(small[0], UK).documents.values()} == {1, 3, 4}
+    # The real German index has no situation flag: 1, 1 with regional 4, and 4.
+    german = read(small[0], DE).documents.values()
+    assert {(int(a.level), a.regional_level) for a in german} == {(1, None), (1, 4), (4, None)}
+
+
+def test_germany_keeps_the_real_index_countries_and_flags(
+    full: tuple[Path, CatalogueSummary],
+) -> None:
+    real = get_source(DE).parser.parse_index(
+        (
+            REPOSITORY / "replay/captures/de_auswaertiges_amt/travelwarning_index_2026-07-11.json"
+        ).read_bytes(),
+        url="real",
+        fetched_at=FETCHED_AT,
+    )
+    synthetic = read(full[0], DE)
+    assert [e.country for e in real] == list(synthetic.index)
+    assert [(e.level, e.has_regional, e.document_path) for e in real] == [
+        (s.level, s.has_regional, s.document_path) for s in synthetic.index.values()
+    ]
+    assert all("SYNTHETIC" in a.summary for a in synthetic.documents.values())
+
+
+def test_australia_is_the_real_export_unmodified(small: tuple[Path, CatalogueSummary]) -> None:
+    export = Catalogue(directory=small[0]).lookup(AU, get_source(AU).index_path)
+    assert export is not None and export.content_type == "application/json"
+    assert (
+        export.body
+        == (REAL_FIXTURES / "au_smartraveller/destinations-export_2026-04-10.json").read_bytes()
+    )
 
 
 def test_us_feed_is_the_real_capture_unmodified(small: tuple[Path, CatalogueSummary]) -> None:
@@ -157,8 +189,11 @@ def test_us_feed_is_the_real_capture_unmodified(small: tuple[Path, CatalogueSumm
 def test_every_generated_document_is_labelled_synthetic(
     small: tuple[Path, CatalogueSummary],
 ) -> None:
-    generated = list(small[0].rglob("*.json"))
-    assert len(generated) == 2 * (SMALL + 1)
+    root, summary = small
+    generated = [
+        p for p in root.rglob("*.json") if p.relative_to(root).parts[0] not in summary.real
+    ]
+    assert len(generated) == 3 * (SMALL + 1)  # GOV.UK, Canada, Auswärtiges Amt
     for path in generated:
         document = json.loads(path.read_bytes())
         assert next(iter(document)) == SYNTHETIC_KEY
@@ -175,7 +210,10 @@ def test_deterministic_for_a_seed(tmp_path: Path, small: tuple[Path, CatalogueSu
     assert contents(tmp_path / "other") != contents(small[0])
 
 
-@pytest.mark.parametrize(("source", "new_level"), [(UK, Level.DO_NOT_TRAVEL), (CA, Level(1))])
+@pytest.mark.parametrize(
+    ("source", "new_level"),
+    [(UK, Level.DO_NOT_TRAVEL), (CA, Level(1)), (DE, Level.DO_NOT_TRAVEL), (DE, Level(3))],
+)
 def test_set_level_changes_exactly_one_country(
     tmp_path: Path, source: str, new_level: Level
 ) -> None:
@@ -197,7 +235,7 @@ def test_set_level_changes_exactly_one_country(
     assert changed_documents == changed_entries == [country]
     assert before.index[country].entry_hash != after.index[country].entry_hash
     assert before.documents[country].content_hash != after.documents[country].content_hash
-    if source == CA:
+    if source in (CA, DE):
         assert after.index[country].level == new_level
 
 
@@ -217,6 +255,10 @@ def test_set_level_refusals(small: tuple[Path, CatalogueSummary]) -> None:
         set_level(root, UK, country, Level.INCREASED_CAUTION)
     with pytest.raises(ValueError, match="not 'us_state_dept'"):
         set_level(root, US, "SA", 4)
+    with pytest.raises(ValueError, match="not 'au_smartraveller'"):
+        set_level(root, AU, "FR", 4)
+    with pytest.raises(ValueError, match="has no level 2"):
+        set_level(root, DE, sorted(read(root, DE).documents)[0], 2)
     with pytest.raises(KeyError, match="has no country 'ZZ'"):
         set_level(root, CA, "ZZ", 4)
 
