@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from temporalio.converter import DataConverter
 
+from activities.types import (
+    CountryOutcome,
+    CountryResult,
+    IndexResult,
+    ScrapeSourceInput,
+    ScrapeSourceResult,
+)
 from advisories.followup import (
     MAX_COUNTRIES_IN_ID,
     RaisedCountry,
@@ -129,3 +137,30 @@ def test_workflow_ids_are_deterministic_and_bounded() -> None:
     assert followup_workflow_id("a", "b", ["PT-20"], [3]) == "followup-a-b-PT-20-3"
     with pytest.raises(ValueError, match="one change id per country"):
         followup_workflow_id("a", "b", [], [])
+
+
+def test_payloads_recorded_before_follow_ups_still_load_and_new_ones_round_trip() -> None:
+    # Histories of cycles that ran before follow-ups hold these payloads without the new fields.
+    converter = DataConverter.default.payload_converter
+    old: list[tuple[type, dict[str, object]]] = [
+        (ScrapeSourceInput, {"source": "canada_travel", "countries": None}),
+        (IndexResult, {"source": "canada_travel", "http_status": 304, "not_modified": True}),
+        (CountryOutcome, {"country": "HT", "status": "ok", "versions_created": 1}),
+        (CountryResult, {"country": "HT", "versions_created": 1}),
+        (ScrapeSourceResult, {"source": "canada_travel", "not_modified": True, "items_seen": 1,
+                              "versions_created": 0, "requests_made": 1}),
+    ]  # fmt: skip
+    for cls, fields in old:
+        (payload,) = converter.to_payloads([fields])
+        (value,) = converter.from_payloads([payload], [cls])
+        assert isinstance(value, cls)
+        if isinstance(value, ScrapeSourceInput):
+            assert value.followup_of is None
+        elif isinstance(value, ScrapeSourceResult):
+            assert value.followups == []
+        else:
+            assert isinstance(value, IndexResult | CountryOutcome | CountryResult)
+            assert value.raised == []
+    raised = CountryOutcome("HT", "ok", raised=[RaisedCountry("HT", 12, 4, "raised")])
+    (payload,) = converter.to_payloads([raised])
+    assert converter.from_payloads([payload], [CountryOutcome]) == [raised]
