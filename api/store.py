@@ -17,10 +17,12 @@ from typing import Any
 import asyncpg
 
 from activities.health import MetricsStore
+from activities.ratelimits import RateLimitStore, UsageRow
 from activities.store import Connection
 from advisories.health import SourceMetrics
 
 __all__ = [
+    "CURRENT_SQL",
     "AdvisoryRow",
     "ChangeRow",
     "DataVersion",
@@ -44,7 +46,9 @@ SELECT (SELECT coalesce(max(id), 0) FROM advisory_versions) AS max_version,
        (SELECT max(last_checked_at) FROM advisories) AS last_checked_at
 """
 
-_CURRENT_SQL = """
+#: Every current advisory with when its version was stored (the snapshot's query; the bench's
+#: baseline handler runs it per request).
+CURRENT_SQL = """
 SELECT a.source, a.country, a.country_name, a.level, a.regional_level, a.raw_level, a.title,
        a.summary, a.url, a.source_updated_at, a.mapping_version, a.withdrawn, a.version_id,
        v.created_at AS changed_at, a.last_checked_at
@@ -220,7 +224,7 @@ class ReadStore:
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
             async with _read_only(conn):
                 version = await conn.fetchrow(_VERSION_SQL, timeout=QUERY_TIMEOUT)
-                rows = await conn.fetch(_CURRENT_SQL, timeout=QUERY_TIMEOUT)
+                rows = await conn.fetch(CURRENT_SQL, timeout=QUERY_TIMEOUT)
         assert version is not None
         return Snapshot(DataVersion.of(version), tuple(AdvisoryRow(**dict(r)) for r in rows))
 
@@ -276,6 +280,14 @@ class ReadStore:
             rows = await conn.fetch(_HEALTH_SQL, now - window, timeout=QUERY_TIMEOUT)
         health = [HealthRow(**dict(r)) for r in rows]
         return now, {s: SourceMetrics(**values) for s, values in raw.items()}, health
+
+    async def rate_limit_usage(self) -> list[UsageRow]:
+        """Each source's rate limit in force and its use in the last hour.
+
+        The ``rate-limits`` command's figures (:meth:`activities.ratelimits.RateLimitStore.usage`,
+        a read), for the dashboard's budget use.
+        """
+        return await RateLimitStore(self._pool).usage()
 
 
 def _read_only(conn: Connection) -> Any:
