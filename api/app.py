@@ -40,7 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from advisories.changes import ChangeKind
 from advisories.errors import UnknownSourceError
@@ -58,9 +58,9 @@ from api.http import (
     csv_body,
     decode_cursor,
     encode_cursor,
+    fresh,
     json_body,
     negotiate,
-    not_modified,
 )
 from api.models import (
     AdvisoriesOut,
@@ -175,15 +175,21 @@ def request_key(scope: Scope) -> tuple[str, str, str, str]:
     )
 
 
-def _header(scope: Scope, wanted: bytes) -> str | None:
+def _validators(scope: Scope) -> tuple[str | None, str | None]:
+    """The request's ``If-None-Match`` and ``If-Modified-Since``."""
+    if_none_match = if_modified_since = None
     for name, value in scope["headers"]:
-        if name == wanted:
-            return str(value.decode("latin-1"))
-    return None
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since":
+            if_modified_since = value.decode("latin-1")
+    return if_none_match, if_modified_since
 
 
-async def _send(send: Send, prepared: Prepared, *, if_none_match: str | None, head: bool) -> None:
-    if not_modified(if_none_match, prepared.etag):
+async def _send(send: Send, scope: Scope, prepared: Prepared) -> None:
+    """``prepared`` as the answer to the request of ``scope``: a 304 when the client has it."""
+    if_none_match, if_modified_since = _validators(scope)
+    if fresh(prepared, if_none_match=if_none_match, if_modified_since=if_modified_since):
         await send(
             {
                 "type": "http.response.start",
@@ -200,7 +206,7 @@ async def _send(send: Send, prepared: Prepared, *, if_none_match: str | None, he
             "headers": prepared.headers(with_body=True),
         }
     )
-    await send({"type": "http.response.body", "body": b"" if head else prepared.body})
+    await send({"type": "http.response.body", "body": prepared.body})
 
 
 async def _send_unavailable(send: Send) -> None:
@@ -219,6 +225,15 @@ async def _send_unavailable(send: Send) -> None:
     await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
 
 
+def _without_body(send: Send) -> Send:
+    async def send_headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_headers_only
+
+
 class CachedResponses:
     """ASGI middleware: ``/v1`` responses already built for this data version, and 304s.
 
@@ -231,11 +246,14 @@ class CachedResponses:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not scope["path"].startswith("/v1/")
-        ):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "HEAD":
+            # HEAD is GET without the body (RFC 9110 9.3.2), headers and all.
+            scope = {**scope, "method": "GET"}
+            send = _without_body(send)
+        elif scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         if not self.service.available:
@@ -245,20 +263,18 @@ class CachedResponses:
         if prepared is None or (prepared.expires_at and prepared.expires_at < time.monotonic()):
             await self.app(scope, receive, send)
             return
-        await _send(send, prepared, if_none_match=_header(scope, b"if-none-match"), head=False)
+        await _send(send, scope, prepared)
 
 
 class PreparedResponse(Response):
     """A :class:`Prepared` as a Starlette response (with its 304 when the client has it)."""
 
-    def __init__(self, prepared: Prepared, request: Request) -> None:
+    def __init__(self, prepared: Prepared) -> None:
         super().__init__()
         self.prepared = prepared
-        self.if_none_match = request.headers.get("if-none-match")
-        self.head = request.method == "HEAD"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _send(send, self.prepared, if_none_match=self.if_none_match, head=self.head)
+        await _send(send, scope, self.prepared)
 
 
 # --------------------------------------------------------------------------- building bodies
@@ -361,6 +377,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.settings = settings  # the dashboard's pages read the same configuration
     _install_errors(app)
 
     async def cached(
@@ -377,7 +394,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except DB_ERRORS as exc:
                 raise service.lost(exc) from exc
             cache.put(key, prepared)
-        return PreparedResponse(prepared, request)
+        return PreparedResponse(prepared)
 
     responses = _responses(csv=True)
 
@@ -801,7 +818,9 @@ def _responses(
         if link:
             ok_response["headers"]["Link"] = {"schema": {"type": "string"}}
         out[200] = ok_response
-    out[304] = {"description": "Not modified: the If-None-Match ETag is current"}
+    out[304] = {
+        "description": "Not modified: the If-None-Match ETag (or If-Modified-Since) is current"
+    }
     if not_found:
         out[404] = _error_response("Unknown country code, or no source covers the country")
     out[422] = _error_response("Invalid parameter")

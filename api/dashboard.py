@@ -38,6 +38,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from activities.ratelimits import UsageRow
 from advisories.changes import ChangeKind
 from advisories.health import HealthSettings, SourceMetrics, check_freshness, scrape_interval
 from advisories.render import render, stylesheet
@@ -115,7 +116,14 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 
 def _page(template: str, *, active: str, status: int = 200, **context: Any) -> HTMLResponse:
     return _html(
-        render(template, standalone=False, active=active, sources=_publishers(), **context),
+        render(
+            template,
+            standalone=False,
+            active=active,
+            sources=_publishers(),
+            short=_short_names(),
+            **context,
+        ),
         status,
     )
 
@@ -278,6 +286,7 @@ async def map_page(request: Request, source: str = STRICTEST) -> Response:
             standalone=False,
             active="map",
             sources=publishers,
+            short=_short_names(),
             view=view,
             mode_title=title,
             modes=[(STRICTEST, "Strictest"), *_short_names().items()],
@@ -496,7 +505,8 @@ class SourceRow:
     age_seconds: float | None
     limit_seconds: float
     stale: bool
-    budget_percent: float | None
+    usage: UsageRow | None
+    limited: bool
     links: dict[str, str]
 
 
@@ -534,6 +544,7 @@ async def sources_page(request: Request) -> Response:
         now, metrics, checks = await store.source_metrics(
             window=METRICS_WINDOW, intervals=intervals
         )
+        usage = {u.source: u for u in await store.rate_limit_usage()}
     except DB_ERRORS as exc:
         raise _lost(request, exc) from exc
     thresholds = HealthSettings().thresholds()
@@ -545,11 +556,7 @@ async def sources_page(request: Request) -> Response:
         spec = SOURCES[source_id]
         m = metrics[source_id]
         last = datetime.fromisoformat(m.last_success_at) if m.last_success_at else None
-        budget = (
-            round(100 * m.requests_made / m.requests_allowed, 1)
-            if m.requests_allowed and m.rate_limit_enforced
-            else None
-        )
+        used = usage.get(source_id)
         out.append(
             SourceRow(
                 id=source_id,
@@ -561,7 +568,9 @@ async def sources_page(request: Request) -> Response:
                 age_seconds=None if last is None else (now - last).total_seconds(),
                 limit_seconds=thresholds.freshness_factor * m.interval_seconds,
                 stale=not check_freshness(m, thresholds, now=now).ok,
-                budget_percent=budget,
+                usage=used,
+                # Off for the whole process (make demo) or for this source.
+                limited=bool(settings.rate_limits_enabled and used and used.limits.enabled),
                 links=_temporal_links(settings, source_id, spec.schedule_id),
             )
         )

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Final
 from xml.etree import ElementTree as ET
 
@@ -36,6 +36,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "etag_of",
+    "fresh",
     "http_date",
     "json_body",
     "negotiate",
@@ -244,6 +245,8 @@ class Prepared:
     status: int = 200
     #: ``time.monotonic()`` after which it must be rebuilt (None: valid for its data version).
     expires_at: float | None = None
+    #: ``last_modified`` as a time, whole seconds (what ``If-Modified-Since`` compares).
+    modified_at: datetime | None = None
 
     @classmethod
     def build(
@@ -261,6 +264,9 @@ class Prepared:
             etag=etag_of(body),
             last_modified=None if last_modified is None else http_date(last_modified),
             extra_headers=tuple((extra_headers or {}).items()),
+            modified_at=None
+            if last_modified is None
+            else last_modified.astimezone(UTC).replace(microsecond=0),
         )
 
     def expiring(self, seconds: float) -> Prepared:
@@ -282,6 +288,25 @@ class Prepared:
             out.append((b"content-type", self.media_type.encode()))
             out.append((b"content-length", str(len(self.body)).encode()))
         return out
+
+
+def fresh(prepared: Prepared, *, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """Whether the client's copy is current: a 304 (RFC 9110 13.2.2 order).
+
+    ``If-None-Match`` decides when present; otherwise ``If-Modified-Since`` against the
+    response's ``Last-Modified`` (an unparseable date is ignored, as the RFC says).
+    """
+    if if_none_match:
+        return not_modified(if_none_match, prepared.etag)
+    if not if_modified_since or prepared.modified_at is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return prepared.modified_at <= since
 
 
 def not_modified(if_none_match: str | None, etag: str) -> bool:

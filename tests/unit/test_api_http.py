@@ -20,6 +20,7 @@ from api.http import (
     decode_cursor,
     encode_cursor,
     etag_of,
+    fresh,
     http_date,
     negotiate,
     not_modified,
@@ -147,3 +148,18 @@ def test_prepared_headers_and_cache_bounds() -> None:
     for key in ("a", "b", "c"):
         cache.put((key,), prepared)
     assert len(cache) == 2 and cache.get(("a",)) is None and cache.get(("c",)) is prepared
+
+
+def test_if_modified_since_only_without_if_none_match() -> None:
+    moment = datetime(2026, 5, 1, 12, 0, 30, 500_000, tzinfo=UTC)
+    prepared = Prepared.build(b"x", CSV, last_modified=moment)
+    same = http_date(moment)
+    earlier = http_date(moment - timedelta(seconds=1))
+    assert fresh(prepared, if_none_match=None, if_modified_since=same)
+    assert not fresh(prepared, if_none_match=None, if_modified_since=earlier)
+    assert not fresh(prepared, if_none_match=None, if_modified_since="not a date")
+    # If-None-Match wins (RFC 9110 13.2.2): a stale tag is a 200 whatever the date says.
+    assert not fresh(prepared, if_none_match='"old"', if_modified_since=same)
+    assert fresh(prepared, if_none_match=prepared.etag, if_modified_since=earlier)
+    undated = Prepared.build(b"x", CSV, last_modified=None)
+    assert not fresh(undated, if_none_match=None, if_modified_since=same)

@@ -109,6 +109,7 @@ def test_dashboard_error_page_escapes_the_message() -> None:
         standalone=False,
         active="",
         sources=PUBLISHERS,
+        short=PUBLISHERS,
         heading="Unknown country",
         message=f"unknown country code {EVIL!r}",
     )
@@ -131,6 +132,7 @@ def test_country_page_escapes_scraped_text_everywhere() -> None:
         standalone=False,
         active="",
         sources=PUBLISHERS,
+        short=PUBLISHERS,
         view=view,
         timeline=Markup("<svg id='chart-timeline'></svg>"),
         change=None,

@@ -378,6 +378,13 @@ async def test_conditional_requests(client: httpx.AsyncClient, db: asyncpg.Conne
         assert other.status_code == 200 and other.content == first.content
         listed = await client.get(path, headers={"If-None-Match": f'"x", {etag}'})
         assert listed.status_code == 304
+        since = await client.get(
+            path, headers={"If-Modified-Since": first.headers["last-modified"]}
+        )
+        assert since.status_code == 304 and since.content == b""
+        head = await client.head(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["etag"] == etag
     checked = await db.fetchval("SELECT max(last_checked_at) FROM advisories WHERE country = 'FR'")
     modified = (await client.get("/v1/countries/FR")).headers["last-modified"]
     assert parsedate_to_datetime(modified) == checked.replace(microsecond=0)
