@@ -51,7 +51,13 @@ from workflows.reporting import ReportWorkflow
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_ADVISORIES = {"us_state_dept": 213, "uk_foreign_office": 20, "canada_travel": 20}
+EXPECTED_ADVISORIES = {
+    "us_state_dept": 213,
+    "uk_foreign_office": 20,
+    "canada_travel": 20,
+    "au_smartraveller": 179,
+    "de_auswaertiges_amt": 20,
+}
 
 
 async def crawled(
@@ -133,7 +139,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
                 "SELECT count(*) FROM scrape_jobs WHERE kind IN ('index', 'country')"
             ),
             "fetch_jobs_failed": 0,
-            "cycles": 6,
+            "cycles": 2 * len(SOURCES),
             "requests": await conn.fetchval("SELECT count(*) FROM source_requests"),
             "advisories": sum(EXPECTED_ADVISORIES.values()),
             "countries": await conn.fetchval("SELECT count(DISTINCT country) FROM advisories"),

@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.health import CheckInput, DeliverInput, HealthActivities
 from activities.store import create_pool
 from advisories.health import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from advisories.sources import source_ids
 from replay.server import ReplayServer
 from replay.synthetic import set_level
 from tests.conftest import make_settings
@@ -138,21 +139,21 @@ async def test_alerts_are_signed_retried_sent_once_and_resolved(
         )
 
     # A fresh database: no source was ever fetched, and nobody polls ``empty``.
-    expected = [
-        "freshness:canada_travel",
-        "freshness:uk_foreign_office",
-        "freshness:us_state_dept",
-        f"queue_workers:{empty}",
-    ]
+    expected = [*(f"freshness:{s}" for s in source_ids()), f"queue_workers:{empty}"]
+    alerts = len(expected)
     conn = await asyncpg.connect(database_url)
     try:
         async with health_worker(client, settings, health, queue=queue, identity=identity):
             receiver.answer(500, 500)
             first = await check()
             assert first.failing == expected
-            assert (first.alerts_queued, first.delivered, first.delivery_error) == (4, 4, None)
+            assert (first.alerts_queued, first.delivered, first.delivery_error) == (
+                alerts,
+                alerts,
+                None,
+            )
             got = receiver.requests
-            assert [r.status for r in got] == [500, 500, 200, 200, 200, 200]
+            assert [r.status for r in got] == [500, 500] + [200] * alerts
             assert all(r.signed() for r in got)
             assert [r.body["alert"] for r in got[2:]] == expected
             assert {r.body["event"] for r in got} == {"firing"}
@@ -175,7 +176,7 @@ async def test_alerts_are_signed_retried_sent_once_and_resolved(
             second = await check()
             assert second.failing == expected
             assert (second.alerts_queued, second.delivered) == (0, 0)
-            assert len(receiver.requests) == 6
+            assert len(receiver.requests) == 2 + alerts
 
             # A worker polls the empty queue now: exactly one "resolved".
             _, other = names()
@@ -184,8 +185,8 @@ async def test_alerts_are_signed_retried_sent_once_and_resolved(
                     third = await check()
                     if f"queue_workers:{empty}" not in third.failing:
                         break
-            assert third.failing == expected[:3] and third.alerts_queued == 1
-            [resolved] = receiver.requests[6:]
+            assert third.failing == expected[:-1] and third.alerts_queued == 1
+            [resolved] = receiver.requests[2 + alerts :]
             assert resolved.signed()
             body = resolved.body
             assert (body["alert"], body["event"], body["state"]) == (
@@ -198,7 +199,7 @@ async def test_alerts_are_signed_retried_sent_once_and_resolved(
             r["dedup_key"]: r["state"]
             for r in await conn.fetch("SELECT dedup_key, state FROM alerts")
         }
-        assert states == {**dict.fromkeys(expected[:3], "firing"), expected[3]: "resolved"}
+        assert states == {**dict.fromkeys(expected[:-1], "firing"), expected[-1]: "resolved"}
     finally:
         await conn.close()
 
@@ -322,7 +323,8 @@ async def test_the_database_alert_is_carried_while_postgres_is_down(
         back = await check(up, "up-1", second.carried)
         assert back.stored and back.carried == [] and "database" not in back.failing
         report = await up.deliver_webhooks(DeliverInput())
-        assert report.delivered == back.queued == 4  # resolved + three never-fresh sources
+        # "resolved", and every source never fresh.
+        assert report.delivered == back.queued == 1 + len(source_ids())
         first_after = receiver.requests[1].body
         assert (first_after["alert"], first_after["event"]) == ("database", "resolved")
         state = await pool.fetchval("SELECT state FROM alerts WHERE dedup_key = 'database'")
