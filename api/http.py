@@ -325,23 +325,43 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
 class ResponseCache:
     """Prepared responses of one data version, by request key; bounded, oldest dropped first.
 
+    Bounded twice: by entries and by body bytes (the full advisory list is about half a
+    megabyte, and every distinct query string is an entry of its own).
+
     A new data version gets a new, empty cache: a response computed while the version
     changed lands in the old one and is never served under the new version.
     """
 
     version: tuple[Any, ...]
     max_entries: int = 4096
+    max_bytes: int = 64 * 1024 * 1024
     _items: dict[tuple[str, ...], Prepared] = field(default_factory=dict)
+    _bytes: int = 0
 
     def get(self, key: tuple[str, ...]) -> Prepared | None:
         """The response stored under ``key``, if any."""
         return self._items.get(key)
 
     def put(self, key: tuple[str, ...], prepared: Prepared) -> None:
-        """Keep ``prepared`` under ``key``, evicting the oldest entry when full."""
-        if key not in self._items and len(self._items) >= self.max_entries:
-            self._items.pop(next(iter(self._items)))
+        """Keep ``prepared`` under ``key``, evicting the oldest entries to stay in bounds."""
+        if len(prepared.body) > self.max_bytes:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.body)
+        while self._items and (
+            len(self._items) >= self.max_entries
+            or self._bytes + len(prepared.body) > self.max_bytes
+        ):
+            evicted = self._items.pop(next(iter(self._items)))
+            self._bytes -= len(evicted.body)
         self._items[key] = prepared
+        self._bytes += len(prepared.body)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of body held."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._items)

@@ -149,6 +149,15 @@ def test_prepared_headers_and_cache_bounds() -> None:
         cache.put((key,), prepared)
     assert len(cache) == 2 and cache.get(("a",)) is None and cache.get(("c",)) is prepared
 
+    small = ResponseCache(version=(1,), max_bytes=12)
+    for key in ("a", "b", "c"):
+        small.put((key,), prepared)  # 5 bytes each: two fit
+    assert len(small) == 2 and small.size_bytes == 10 and small.get(("a",)) is None
+    small.put(("c",), prepared)  # replacing an entry does not count it twice
+    assert small.size_bytes == 10
+    small.put(("big",), Prepared.build(b"x" * 13, CSV, last_modified=None))
+    assert small.get(("big",)) is None and small.size_bytes == 10
+
 
 def test_if_modified_since_only_without_if_none_match() -> None:
     moment = datetime(2026, 5, 1, 12, 0, 30, 500_000, tzinfo=UTC)
