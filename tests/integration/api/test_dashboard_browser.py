@@ -18,6 +18,8 @@ import pytest
 
 from advisories.render.worldmap import country_shapes
 from advisories.sources import source_ids
+from tests.integration.api.conftest import start_api
+from tests.integration.api.helpers import store_new_version
 from tests.integration.helpers import REPO
 
 pytestmark = pytest.mark.integration
@@ -200,7 +202,12 @@ async def test_dashboard_in_a_real_browser(api_server: str, browser: BrowserCont
     cards = await page.eval_on_selector_all(
         "article.source-card", "cards => cards.map(c => c.dataset.source)"
     )
-    assert sorted(cards) == sorted(source_ids())
+    missing = await page.eval_on_selector_all(
+        ".missing-sources .missing", "names => names.map(n => n.dataset.source)"
+    )
+    # Every source: a card for each that covers the country, named if it does not.
+    assert sorted(cards) == sorted(s["source"] for s in country["sources"])
+    assert sorted(cards + missing) == sorted(source_ids())
     assert await page.locator("svg#chart-timeline").count() == 1
     await shoot(page, "country", full_page=True)
 
@@ -226,3 +233,59 @@ async def test_dashboard_in_a_real_browser(api_server: str, browser: BrowserCont
     # The 404 page's own status is logged by Chromium as a failed load; nothing else may be.
     assert [e for e in errors if "404" not in e] == [], errors
     assert not [text for _, text in recorder.console if "Content Security Policy" in text]
+
+
+async def test_a_change_shows_before_and_after_with_scraped_text_escaped(
+    fresh_crawled_database_url: str, browser: BrowserContext, tmp_path: Path
+) -> None:
+    # A real change stored the way a scrape stores it, with hostile text in the title.
+    items = [
+        item
+        for item in (await api_json_from_db(fresh_crawled_database_url, tmp_path))
+        if item["level"] < 4 and not item["withdrawn"]
+    ]
+    chosen = sorted(items, key=lambda i: (i["country"], i["source"]))[0]
+    hostile = (
+        f"{chosen['title']} <img src=x onerror=\"document.title='pwned'\"> <script>x()</script>"
+    )
+    await store_new_version(
+        fresh_crawled_database_url,
+        source=chosen["source"],
+        country=chosen["country"],
+        title=hostile,
+        level=chosen["level"] + 1,
+    )
+    recorder = Recorder()
+    with start_api(fresh_crawled_database_url, log_dir=tmp_path) as base_url:
+        page = await browser.new_page()
+        recorder.attach(page)
+        response = await page.goto(f"{base_url}/countries/{chosen['country']}")
+        assert response is not None and response.status == 200
+        added = await page.eval_on_selector_all(".diff ins", "els => els.map(e => e.textContent)")
+        assert any("<script>x()</script>" in text for text in added), added
+        assert await page.locator("main script, main img").count() == 0
+        assert await page.title() != "pwned"
+        assert "raised" in (await page.text_content("main") or "")
+        await shoot(page, "country-change", full_page=True)
+
+        # The changes page lists it first; filtering by kind keeps it.
+        await page.goto(f"{base_url}/changes?kind=raised")
+        first = page.locator("table.changes tbody tr").first
+        assert chosen["country"] in (await first.text_content() or "")
+        assert await page.locator("table.changes tbody tr.kind-raised").count() >= 1
+        # A bad filter is a clear 400 page, not a traceback.
+        response = await page.goto(f"{base_url}/changes?kind=bogus")
+        assert response is not None and response.status == 400
+        assert "unknown kind 'bogus'" in (await page.text_content("main") or "")
+    for url in recorder.requests:
+        parts = urlsplit(url)
+        assert parts.scheme == "data" or parts.hostname == "127.0.0.1", url
+    refused = [text for _, text in recorder.console if "Content Security Policy" in text]
+    assert refused == []
+
+
+async def api_json_from_db(database_url: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """The current advisories as the service shows them, from a short-lived service."""
+    with start_api(database_url, log_dir=tmp_path) as base_url:
+        items: list[dict[str, Any]] = (await api_json(base_url, "/v1/advisories"))["advisories"]
+    return items
