@@ -173,6 +173,14 @@ async def test_dashboard_in_a_real_browser(api_server: str, browser: BrowserCont
     title = await page.text_content(f'svg.worldmap path[data-iso="{sorted(coloured)[0]}"] > title')
     assert title is not None and "level" in title
     await shoot(page, "map")
+    # The README's picture (docs/map.png is a copy): heading, tabs and the whole map.
+    # (Not scrolled yet: viewport and page coordinates are the same.)
+    top = await page.evaluate("document.querySelector('main h1').getBoundingClientRect().top")
+    await page.screenshot(
+        path=str(SCREENSHOTS / "map-readme.png"),
+        full_page=True,
+        clip={"x": 40, "y": top - 16, "width": 1200, "height": 720},
+    )
 
     # Switching the source changes the colours, to that source's levels.
     changed = False
