@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,14 @@ from advisories.changes import ChangeKind
 from advisories.health import HealthSettings, SourceMetrics, check_freshness, scrape_interval
 from advisories.render import render, stylesheet
 from advisories.render.charts import level_timeline
-from advisories.render.worldmap import HEIGHT, WIDTH, CountryShape, country_shapes, outline
+from advisories.render.worldmap import (
+    HEIGHT,
+    WIDTH,
+    CountryShape,
+    MapShapesMissingError,
+    country_shapes,
+    outline,
+)
 from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, source_ids
@@ -73,6 +81,7 @@ METRICS_WINDOW: Final = timedelta(hours=24)
 _CHANGE_KINDS: Final = tuple(k.value for k in ChangeKind)
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 
 class PageError(Exception):
@@ -277,7 +286,11 @@ async def map_page(request: Request, source: str = STRICTEST) -> Response:
     key = (snapshot.version.key(), source)
     body = _MAP_CACHE.get(key)
     if body is None:
-        shapes = await run_in_threadpool(country_shapes)
+        try:
+            shapes = await run_in_threadpool(country_shapes)
+        except MapShapesMissingError as exc:
+            log.error("%s", exc)
+            return _error_page(PageError(500, "Map not installed", str(exc)))
         publishers = _publishers()
         view = build_map(snapshot, source, shapes, publishers)
         title = "Strictest level across governments" if source == STRICTEST else publishers[source]
