@@ -42,6 +42,7 @@ from activities.store import DeadLetterStore, create_pool
 from advisories.health import Alert, CheckName, CheckResult, reconcile
 from advisories.settings import Settings
 from advisories.sources import SOURCES
+from chaos.catalogue import expected as catalogue_expected
 from replay.server import ReplayServer
 from replay.synthetic import set_level
 from tests.conftest import make_settings
@@ -51,24 +52,21 @@ from workflows.reporting import ReportWorkflow
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_ADVISORIES = {
-    "us_state_dept": 213,
-    "uk_foreign_office": 20,
-    "canada_travel": 20,
-    "au_smartraveller": 179,
-    "de_auswaertiges_amt": 20,
-}
+
+def expected_advisories(root: Path) -> dict[str, int]:
+    """Advisories per source a crawl of the catalogue at ``root`` stores (one per country)."""
+    return {source: len(e.hashes) for source, e in catalogue_expected(root).items()}
 
 
 async def crawled(
-    temporal_env: WorkflowEnvironment, database_url: str, server: ReplayServer
+    temporal_env: WorkflowEnvironment, database_url: str, server: ReplayServer, root: Path
 ) -> Settings:
     settings = make_settings(
         database_url=database_url, replay_base_url=server.base_url, rate_limits_enabled=False
     )
     async with running_worker(temporal_env.client, settings):
         first = await crawl(temporal_env.client, settings, "first")
-    assert {s: r.versions_created for s, r in first.items()} == EXPECTED_ADVISORIES
+    assert {s: r.versions_created for s, r in first.items()} == expected_advisories(root)
     return settings
 
 
@@ -121,7 +119,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
     tmp_path: Path,
 ) -> None:
     server, root = served
-    settings = await crawled(temporal_env, database_url, server)
+    settings = await crawled(temporal_env, database_url, server, root)
     # One UK country raised at the source, then a second cycle: one notable change.
     conn = await asyncpg.connect(database_url)
     try:
@@ -141,7 +139,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
             "fetch_jobs_failed": 0,
             "cycles": 2 * len(SOURCES),
             "requests": await conn.fetchval("SELECT count(*) FROM source_requests"),
-            "advisories": sum(EXPECTED_ADVISORIES.values()),
+            "advisories": sum(expected_advisories(root).values()),
             "countries": await conn.fetchval("SELECT count(DISTINCT country) FROM advisories"),
             "disagreements": await conn.fetchval(
                 """
@@ -150,7 +148,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
                     HAVING count(*) >= 2 AND max(level) > min(level)) d
                 """
             ),
-            "changes": sum(EXPECTED_ADVISORIES.values()) + 1,
+            "changes": sum(expected_advisories(root).values()) + 1,
             "notable_changes": 1,
         }
     finally:
@@ -165,7 +163,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
         assert generated.result.paths == []
         report = generated.report
         by_source = {s.source: s for s in report.sources}
-        assert {s: by_source[s].advisories for s in SOURCES} == EXPECTED_ADVISORIES
+        assert {s: by_source[s].advisories for s in SOURCES} == expected_advisories(root)
         assert all(s.success_rate == 100.0 for s in report.sources)
         assert by_source["uk_foreign_office"].finished == 1 + 20 + 1 + 1  # index, 20, index, 1
         # Two cycles, the second from 304s: US and Canada each answered one 304.
@@ -248,7 +246,7 @@ async def test_cleanup_removes_old_rows_and_keeps_every_current_advisory_and_its
     temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
 ) -> None:
     server, root = served
-    settings = await crawled(temporal_env, database_url, server)
+    settings = await crawled(temporal_env, database_url, server, root)
     conn = await asyncpg.connect(database_url)
     try:
         # A UK country changes: its old document is now needed only by its old
@@ -393,7 +391,7 @@ async def test_cleanup_removes_old_rows_and_keeps_every_current_advisory_and_its
 
         # What had to stay, stayed.
         assert await conn.fetchval("SELECT count(*) FROM advisories") == sum(
-            EXPECTED_ADVISORIES.values()
+            expected_advisories(root).values()
         )
         assert (
             await conn.fetch("SELECT source, country, version_id FROM advisories ORDER BY 1, 2")

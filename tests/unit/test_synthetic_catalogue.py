@@ -14,6 +14,7 @@ import pytest
 from advisories.models import Advisory, Level
 from advisories.sources import (
     CANADA_TRAVEL,
+    SOURCES,
     UK_FOREIGN_OFFICE,
     US_STATE_DEPT,
     IndexEntry,
@@ -90,13 +91,24 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CatalogueSumma
 
 
 def test_counts(small: tuple[Path, CatalogueSummary], full: tuple[Path, CatalogueSummary]) -> None:
-    assert small[1].countries == {US: 223, UK: SMALL, CA: SMALL, AU: 179, DE: SMALL}
-    assert small[1].documents == {US: 1, UK: SMALL + 1, CA: SMALL + 1, AU: 1, DE: SMALL + 1}
-    assert full[1].countries == {US: 223, UK: 225, CA: 229, AU: 179, DE: 200}
-    assert full[1].documents == {US: 1, UK: 226, CA: 230, AU: 1, DE: 201}
-    assert full[1].real == {US, AU}
-    assert "SYNTHETIC" in str(full[1])
-    assert f"{AU}: 179 countries, 1 documents (real capture, unmodified)" in str(full[1])
+    small_summary, full_summary = small[1], full[1]
+    assert set(small_summary.countries) == set(full_summary.countries) == set(SOURCES)
+    assert full_summary.real == small_summary.real == {US, AU}
+    for source, spec in SOURCES.items():
+        if source in full_summary.real:  # the whole real capture, whatever the size
+            assert small_summary.countries[source] == full_summary.countries[source]
+            assert small_summary.documents[source] == full_summary.documents[source] == 1
+            continue
+        assert small_summary.countries[source] == SMALL
+        # The index and, when the source has them, one document per country.
+        per_country = 1 if spec.document_path else 0
+        for summary in (small_summary, full_summary):
+            assert summary.documents[source] == 1 + per_country * summary.countries[source]
+    assert {s: full_summary.countries[s] for s in (US, UK, CA, AU, DE)} == {
+        US: 223, UK: 225, CA: 229, AU: 179, DE: 200,
+    }  # fmt: skip
+    assert "SYNTHETIC" in str(full_summary)
+    assert f"{AU}: 179 countries, 1 documents (real capture, unmodified)" in str(full_summary)
 
 
 @pytest.mark.parametrize("size", ["small", "full"])
@@ -193,7 +205,10 @@ def test_every_generated_document_is_labelled_synthetic(
     generated = [
         p for p in root.rglob("*.json") if p.relative_to(root).parts[0] not in summary.real
     ]
-    assert len(generated) == 3 * (SMALL + 1)  # GOV.UK, Canada, Auswärtiges Amt
+    assert len(generated) == sum(
+        n for source, n in summary.documents.items() if source not in summary.real
+    )
+    assert len(generated) >= 3 * (SMALL + 1)  # GOV.UK, Canada, Auswärtiges Amt at least
     for path in generated:
         document = json.loads(path.read_bytes())
         assert next(iter(document)) == SYNTHETIC_KEY
