@@ -268,7 +268,8 @@ def _outline() -> str:
 
 
 # Rendered maps by (data version, mode): the shapes never change, the data rarely.
-_MAP_CACHE: dict[tuple[Any, str], str] = {}
+# Keyed by the service too: two apps in one process (tests) never share pages.
+_MAP_CACHE: dict[tuple[int, Any, str], str] = {}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -283,7 +284,7 @@ async def map_page(request: Request, source: str = STRICTEST) -> Response:
             )
         )
     _, snapshot = _require(request)
-    key = (snapshot.version.key(), source)
+    key = (id(_service(request)), snapshot.version.key(), source)
     body = _MAP_CACHE.get(key)
     if body is None:
         try:
