@@ -134,3 +134,13 @@ async def test_pages_answer_503_while_postgresql_is_unreachable(tmp_path: Path) 
                 assert response.status_code == 503, (path, response.text[:200])
                 assert response.headers["retry-after"]
                 assert response.json() == {"error": "database unavailable; retry later"}
+
+
+async def test_map_page_is_sent_gzipped_to_who_accepts_it(client: httpx.AsyncClient) -> None:
+    plain = await client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = await client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    assert packed.text == plain.text  # httpx decoded it
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
