@@ -84,7 +84,7 @@ class ApiBenchConfig:
 
     duration_s: float = 10.0
     warmup_s: float = 2.0
-    connections: int = 32
+    connections: int = 16
     threads: int = 1
     workers: int = 2
     rounds: int = 3
@@ -302,10 +302,11 @@ async def api_bench(
                     )
             for arm in (SERVICE, BASELINE):
                 results[name][arm] = _median_run(runs[arm])
-                if results[name][arm]["errors"]:
-                    raise BenchError(
-                        f"{arm} {name}: {results[name][arm]['errors']} failed requests"
-                    )
+            # The service failing a request is broken; the baseline timing out under the
+            # same load is a figure (its errors are reported).
+            failed = sum(r["errors"] for r in runs[SERVICE])
+            if failed:
+                raise BenchError(f"service {name}: {failed} failed requests")
             service, baseline = results[name][SERVICE], results[name][BASELINE]
             results[name]["ratio"] = round(
                 service["requests_per_second"] / baseline["requests_per_second"], 2
@@ -360,7 +361,7 @@ def api_table(section: dict[str, Any]) -> Table:
         f"{cfg['rounds']} rounds (median), {cfg['workers']} uvicorn workers each,"
         f" {section['advisories']} advisories"
     )
-    for column in ("request", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "ratio"):
+    for column in ("request", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "ratio"):
         table.add_column(column, justify="left" if column in ("request", "server") else "right")
     for name, row in section["requests"].items():
         for arm in (SERVICE, BASELINE):
@@ -372,6 +373,7 @@ def api_table(section: dict[str, Any]) -> Table:
                 f"{run.get('p50_ms', '-')}",
                 f"{run.get('p90_ms', '-')}",
                 f"{run.get('p99_ms', '-')}",
+                f"{run['errors']}",
                 f"{row['ratio']:.2f}" if arm == SERVICE else "",
             )
     for target in section["targets"]:
@@ -379,6 +381,7 @@ def api_table(section: dict[str, Any]) -> Table:
             "target",
             target["target"],
             f"{target['value']}",
+            "",
             "",
             "",
             "",
