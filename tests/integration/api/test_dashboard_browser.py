@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from advisories.render.worldmap import country_shapes
+from advisories.report import render_html
 from advisories.sources import source_ids
 from tests.integration.api.conftest import start_api
 from tests.integration.api.helpers import store_new_version
@@ -297,3 +298,25 @@ async def api_json_from_db(database_url: str, tmp_path: Path) -> list[dict[str, 
     with start_api(database_url, log_dir=tmp_path) as base_url:
         items: list[dict[str, Any]] = (await api_json(base_url, "/v1/advisories"))["advisories"]
     return items
+
+
+async def test_the_file_report_is_styled_under_its_own_policy(
+    browser: BrowserContext, tmp_path: Path
+) -> None:
+    # The report's CSP allows its inlined stylesheet by hash only: a wrong hash would
+    # leave it unstyled without any error in the file itself.
+    from tests.unit.test_report import sample
+
+    report = tmp_path / "report.html"
+    report.write_text(render_html(sample()), encoding="utf-8")
+    recorder = Recorder()
+    page = await browser.new_page()
+    recorder.attach(page)
+    await page.goto(report.as_uri())
+    size = await page.evaluate("getComputedStyle(document.body).fontSize")
+    header = await page.evaluate("getComputedStyle(document.querySelector('th')).backgroundColor")
+    assert size == "15px" and header != "rgba(0, 0, 0, 0)"
+    assert await page.locator("svg.chart").count() == 5  # no backlog samples in the sample
+    assert [text for _, text in recorder.console] == []
+    assert [url for url in recorder.requests if not url.startswith("file:")] == []
+    await shoot(page, "report", full_page=True)
