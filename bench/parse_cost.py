@@ -5,12 +5,15 @@ Every registered source's captures — its folder in ``../shared/fixtures/real``
 ``repeats`` times by the function the crawl uses for each — ``parse_index`` for an index (the
 document of a source whose index carries every advisory, ``*index*`` files),
 ``parse_document`` for a per-country document — after one untimed
-parse (imports, caches). A capture that does not parse is reported; whether each parses *right*
-is what ``tests/unit/test_real_fixtures_expected.py`` checks against ``tests/expected``.
+parse (imports, caches). A capture that does not parse is reported as a failure, unless its
+expected output is that error (``not_parser_input``: a spec, a third party's reshaped copy, an
+HTML page of a JSON source); whether each parses *right* is what
+``tests/unit/test_real_fixtures_expected.py`` checks against ``tests/expected``.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from datetime import UTC, datetime
@@ -21,21 +24,40 @@ from advisories.sources import SOURCES
 
 #: Captures kept in the repository, one folder per source id.
 REPOSITORY_CAPTURES = Path(__file__).resolve().parents[1] / "replay" / "captures"
+#: Expected parser outputs of every capture (``tests/unit/test_real_fixtures_expected.py``).
+EXPECTED = Path(__file__).resolve().parents[1] / "tests" / "expected"
 
 
 def _is_index(source: str, file: Path) -> bool:
     return SOURCES[source].document_path is None or "index" in file.name
 
 
-def _captures(fixtures: Path, source: str) -> list[Path]:
-    """The source's capture files, shared folder first (history folders included)."""
-    folders = (fixtures / SOURCES[source].fixtures, REPOSITORY_CAPTURES / source)
+def _captures(fixtures: Path, source: str) -> list[tuple[Path, str]]:
+    """The source's capture files (shared folder first, history folders included), each with
+    its name under ``tests/expected/<source>/``; derived data is no capture."""
+    folders = (
+        (fixtures / SOURCES[source].fixtures, ""),
+        (REPOSITORY_CAPTURES / source, "captures/"),
+    )
     return [
-        file
-        for folder in folders
+        (file, prefix + file.relative_to(folder).as_posix())
+        for folder, prefix in folders
         for file in sorted(folder.rglob("*"))
-        if file.is_file() and file.suffix != ".md" and "derived" not in file.as_posix()
+        if file.is_file()
+        and file.suffix != ".md"
+        and not any(part.startswith("derived") for part in file.relative_to(folder).parts)
     ]
+
+
+def _rejected_by_design(source: str, name: str) -> bool:
+    """Whether the capture's expected output is a parse error: not a document the parser
+    reads (a spec, a third party's reshaped copy, an HTML page of a JSON source)."""
+    expected = EXPECTED / source / (name + ".expected.json")
+    if not expected.is_file():
+        return False
+    outcome = json.loads(expected.read_bytes())
+    # The GOV.UK index is no parse_file input but is parse_index's.
+    return "parse_file_error" in outcome and "index" not in outcome
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -62,7 +84,11 @@ def parse_cost(fixtures: Path, *, repeats: int) -> dict[str, Any]:
         per_entry: list[float] = []
         files = doc_files = index_files = entries = 0
         failures: list[str] = []
-        for file in _captures(fixtures, source):
+        skipped: list[str] = []
+        for file, name in _captures(fixtures, source):
+            if _rejected_by_design(source, name):
+                skipped.append(name)
+                continue
             files += 1
             body = file.read_bytes()
             index = _is_index(source, file)
@@ -87,7 +113,12 @@ def parse_cost(fixtures: Path, *, repeats: int) -> dict[str, Any]:
                 entries = max(entries, count)
             else:
                 doc_files += 1
-        entry: dict[str, Any] = {"captures": files, "failures": failures, "repeats": repeats}
+        entry: dict[str, Any] = {
+            "captures": files,
+            "failures": failures,
+            "not_parser_input": skipped,
+            "repeats": repeats,
+        }
         if documents:
             entry["document"] = {"files": doc_files, **_stats(documents)}
         if indexes:

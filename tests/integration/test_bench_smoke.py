@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from advisories.sources import SOURCES
 from tests.integration.helpers import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.smoke]
@@ -84,7 +85,8 @@ def test_bench_short_reports_every_section(tmp_path: Path) -> None:
     # Freshness: both changes detected, with a lag.
     freshness = report["freshness"]
     assert _positive(freshness["poll_interval_seconds"])
-    assert len(freshness["changes"]) == 2
+    changing = [s for s in SOURCES.values() if s.synthetic.set_level is not None]
+    assert len(freshness["changes"]) == len(changing) >= 2
     assert all(isinstance(c["lag_seconds"], int | float) for c in freshness["changes"])
 
     # Follow-up: a UK raise re-polled at every other source listing the country, by runs
@@ -97,7 +99,7 @@ def test_bench_short_reports_every_section(tmp_path: Path) -> None:
     politeness = report["politeness"]
     assert politeness["violations"] == 0
     backlogged = [s for s in politeness["sources"].values() if s["backlog"]]
-    assert len(backlogged) == 2
+    assert len(backlogged) == sum(1 for s in SOURCES.values() if s.document_path) >= 2
     assert all(_positive(s["used_percent"]) and _positive(s["requests"]) for s in backlogged)
 
     # Parse cost: every source, every capture parsed.
