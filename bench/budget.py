@@ -148,8 +148,8 @@ def requests_per_day(
 
     Change-driven: per cycle the requests of an unchanged cycle (measured: one conditional
     index request), robots.txt once a day, and one document per changed country (a source whose
-    index carries the advisories, the US, fetches no documents: its changed index costs the same
-    single request). Every cycle, the older design: one document per country per cycle,
+    index carries the advisories, the US or Australia, fetches no documents: its changed index
+    costs the same single request). Every cycle, the older design: one document per country per cycle,
     capped at what the rate limit allows in a day.
     """
     out: dict[str, Any] = {}
@@ -157,7 +157,7 @@ def requests_per_day(
         interval = intervals[source]
         cycles = timedelta(days=1) / interval
         n = countries[source]
-        has_documents = spec.id != "us_state_dept"
+        has_documents = spec.document_path is not None
         changed_documents = n * change_rate if has_documents else 0.0
         per_cycle = unchanged_cycle_requests.get(source, 1)
         new = cycles * per_cycle + 1 + changed_documents
