@@ -149,8 +149,8 @@ def requests_per_day(
     Change-driven: per cycle the requests of an unchanged cycle (measured: one conditional
     index request), robots.txt once a day, and one document per changed country (a source whose
     index carries the advisories, the US or Australia, fetches no documents: its changed index
-    costs the same single request). Every cycle, the older design: one document per country per cycle,
-    capped at what the rate limit allows in a day.
+    costs the same single request). Every cycle, the older design: one document per country
+    per cycle, capped at what the rate limit allows in a day.
     """
     out: dict[str, Any] = {}
     for source, spec in SOURCES.items():
