@@ -230,7 +230,9 @@ def build_map(
             level = str(view.strictest) if view.strictest is not None else "withdrawn"
         else:
             level = _level_key(next((r for r in rows if r.source == mode), None))
-        disagree = bool(view and view.disagreement)
+        # Marked where the chosen view shows a level: a grey country hatched
+        # over other governments' dispute would read as this source's doing.
+        disagree = bool(view and view.disagreement and level != "none")
         disagreements += disagree
         counts[level] = counts.get(level, 0) + 1
         name = view.name if view else shape.name

@@ -345,3 +345,11 @@ def test_latest_change_is_the_newest_replaced_version_and_renders_escaped() -> N
     assert change is not None and change.source == "uk" and change.after.version_id == 2
     assert [(p.kind, p.text) for p in change.summary] == [("same", "calm"), ("added", EVIL)]
     assert latest_change(history[2:]) is None
+
+
+def test_per_source_map_marks_disputes_only_where_it_shows_a_level() -> None:
+    snap = snapshot(row("uk", "FR", 2), row("us", "FR", 3), row("us", "DE", 1))
+    ca = build_map(snap, "ca", SHAPES, PUBLISHERS)
+    assert not [c.iso for c in ca.countries if c.disagree]  # Canada covers neither
+    uk = build_map(snap, "uk", SHAPES, PUBLISHERS)
+    assert [c.iso for c in uk.countries if c.disagree] == ["FR"]
