@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import uvicorn
 from pydantic import ValidationError
@@ -39,8 +40,15 @@ def _host(text: str) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line on stderr and exit status 2, as everywhere in the project."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
 def _parse_args(argv: list[str], default_workers: int) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m api", description=__doc__.splitlines()[0])
     parser.add_argument("--host", type=_host, default="127.0.0.1", help="default 127.0.0.1")
     parser.add_argument("--port", type=_port, default=8000, help="default 8000")
     parser.add_argument(
@@ -52,7 +60,7 @@ def _parse_args(argv: list[str], default_workers: int) -> argparse.Namespace:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 16:
-        parser.exit(2, f"error: --workers must be 1-16, not {args.workers}\n")
+        parser.error(f"--workers must be 1-16, not {args.workers}")
     return args
 
 

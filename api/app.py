@@ -497,12 +497,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fmt = negotiate(format, request.headers.get("accept"))
         code = _country_path(iso)
 
-        async def build(store: ReadStore, _: Snapshot) -> Prepared:
+        async def build(store: ReadStore, snapshot: Snapshot) -> Prepared:
             rows = await store.history(code)
             if not rows:
                 raise _no_country(code)
             versions = [version_out(r) for r in rows]
-            out = HistoryOut(country=code, name=country_name(code), versions=versions)
+            current = [r for r in snapshot.advisories if r.country == code]
+            out = HistoryOut(country=code, name=country_name(code, current), versions=versions)
             return _prepare(
                 fmt,
                 out,
