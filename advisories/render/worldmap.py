@@ -53,14 +53,15 @@ _X_MAX: Final = 2 * math.sqrt(3) * math.pi / (3 * _A1)
 _THETA_MAX: Final = math.asin(_M)
 _Y_MAX: Final = _A1 * _THETA_MAX + _A2 * _THETA_MAX**3 + _A3 * _THETA_MAX**7 + _A4 * _THETA_MAX**9
 _SCALE: Final = WIDTH / (2 * _X_MAX)
-#: Height of the SVG user space; Antarctica (below -60°) is left out, so the
-#: map stops at the latitude where the southernmost other land ends.
+#: Where the map stops in the south: Antarctica is left out, and all other land
+#: (down to the South Sandwich Islands) lies north of this latitude.
 _SOUTH_LIMIT: Final = -60.0
 
 #: Features of world-atlas without a numeric id, by name → the code whose
 #: colour they take. Kosovo has its own code; Northern Cyprus and Somaliland
-#: are advised on as part of Cyprus and Somalia by every source here; the
-#: Indian Ocean Territories and the Siachen Glacier are left uncoloured.
+#: take the colour of the country ISO (and the sources' country lists) file
+#: them under; the Indian Ocean Territories and the Siachen Glacier stay
+#: uncoloured rather than be given a guessed code.
 _UNNUMBERED: Final[dict[str, str | None]] = {
     "Kosovo": KOSOVO,
     "N. Cyprus": "CY",
