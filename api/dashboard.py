@@ -56,6 +56,7 @@ from advisories.render.worldmap import (
 from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, source_ids
+from api.models import CountryOut
 from api.service import DB_ERRORS, Service
 from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
 from api.views import CountryCodeError, UnknownCountryError, country_view, resolve_country
@@ -189,6 +190,13 @@ def _level_key(row: AdvisoryRow | None) -> str:
     return "withdrawn" if row.withdrawn else str(row.level)
 
 
+def _shown_level(view: CountryOut, rows: Sequence[AdvisoryRow], mode: str) -> str:
+    """The level a country is drawn in: the strictest, or the chosen source's."""
+    if mode == STRICTEST:
+        return str(view.strictest) if view.strictest is not None else "withdrawn"
+    return _level_key(next((r for r in rows if r.source == mode), None))
+
+
 def _label(name: str, rows: Sequence[AdvisoryRow], publishers: dict[str, str]) -> str:
     """Hover text: the name, then every source's level (one per line)."""
     lines = [name]
@@ -224,12 +232,7 @@ def build_map(
     for shape in shapes:
         rows = by_country.get(shape.iso, [])
         view = country_view(shape.iso, rows, publishers=publishers) if rows else None
-        if view is None:
-            level = "none"
-        elif mode == STRICTEST:
-            level = str(view.strictest) if view.strictest is not None else "withdrawn"
-        else:
-            level = _level_key(next((r for r in rows if r.source == mode), None))
+        level = "none" if view is None else _shown_level(view, rows, mode)
         # Marked where the chosen view shows a level: a grey country hatched
         # over other governments' dispute would read as this source's doing.
         disagree = bool(view and view.disagreement and level != "none")
@@ -251,11 +254,7 @@ def build_map(
     for iso in sorted(set(by_country) - shaped):
         rows = by_country[iso]
         view = country_view(iso, rows, publishers=publishers)
-        if mode == STRICTEST:
-            level = str(view.strictest) if view.strictest is not None else "withdrawn"
-        else:
-            level = _level_key(next((r for r in rows if r.source == mode), None))
-        unmapped.append((iso, view.name, level))
+        unmapped.append((iso, view.name, _shown_level(view, rows, mode)))
     return MapView(
         mode=mode,
         countries=tuple(countries),
