@@ -247,7 +247,9 @@ class SourceSpec:
         rate_limit: Default rate limits (the database holds the ones in force).
         mapping_version: Version of the source-level → 1–4 mapping, stored with
             every advisory.
-        levels: The source's level values (as ``raw_level`` starts) → our level.
+        levels: The source's level values (as its ``raw_level`` states them) → the
+            level each gives: the country's, or the regional level for a value about
+            parts of a country (GOV.UK's ``..._to_parts``).
         parser: The parse functions.
         fixtures: Folder of the source's real captures under the real-captures root.
         replay_routes: Real captures the replay server serves at the real paths.
