@@ -1,6 +1,14 @@
 # The worker image: `python -m worker` by default; the same image runs the migrations
-# (`python -m schema`) and the CLI (`python -m starter ...`). No credentials are baked in:
-# all configuration comes from the environment at run time (see docker-compose.temporal.yml).
+# (`python -m schema`), the advisory service (`python -m api`) and the CLI
+# (`python -m starter ...`). No credentials are baked in: all configuration comes from the
+# environment at run time (see docker-compose.temporal.yml).
+
+# ---- shapes: the dashboard's world map (npm package world-atlas, Natural Earth 1:50m),
+#      fetched at build time so the service never needs the network
+FROM node:20-slim AS shapes
+WORKDIR /shapes
+RUN npm pack world-atlas@2.0.2 --silent \
+    && tar -xzf world-atlas-2.0.2.tgz package/countries-50m.json package/LICENSE
 
 # ---- build: install the project and its dependencies into a virtual environment
 FROM python:3.11-slim AS build
@@ -17,6 +25,9 @@ COPY worker ./worker
 COPY starter ./starter
 COPY schema ./schema
 COPY replay ./replay
+COPY api ./api
+COPY --from=shapes /shapes/package/countries-50m.json /shapes/package/LICENSE \
+     ./advisories/render/vendor/
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
 
 # ---- run: the virtual environment only, as an unprivileged user
@@ -37,7 +48,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 USER app:app
 
-# Prometheus endpoint when METRICS_BIND_ADDRESS=0.0.0.0:9464.
-EXPOSE 9464
+# Prometheus endpoint when METRICS_BIND_ADDRESS=0.0.0.0:9464; the advisory service on 8000.
+EXPOSE 9464 8000
 
 CMD ["python", "-m", "worker"]
