@@ -42,7 +42,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from advisories.changes import ChangeKind
 from advisories.errors import UnknownSourceError
 from advisories.health import HealthSettings, check_freshness, scrape_interval
 from advisories.settings import Settings, get_settings
@@ -64,6 +63,7 @@ from api.http import (
 )
 from api.models import (
     AdvisoriesOut,
+    ChangeKindName,
     ChangesOut,
     CountryOut,
     ErrorOut,
@@ -114,7 +114,6 @@ API_DIR: Final = Path(__file__).resolve().parent
 STATIC_DIR: Final = API_DIR / "static"
 
 Format = Literal["json", "csv"]
-_CHANGE_KINDS: Final = [k.value for k in ChangeKind]
 _CODE_PATTERN: Final = r"^([A-Za-z]{2,3}|[A-Za-z]{2}-[A-Za-z0-9]{1,3})$"
 _UNAVAILABLE_BODY: Final = json_body({"error": "database unavailable; retry later"})
 
@@ -138,7 +137,7 @@ IsoPath = Annotated[
 ]
 
 KindQuery = Annotated[
-    Literal["new", "raised", "lowered", "regional", "text", "withdrawn"] | None,
+    ChangeKindName | None,
     Query(description="Only changes of this kind"),
 ]
 SinceQuery = Annotated[

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AdvisoriesOut",
     "AdvisoryOut",
+    "ChangeKindName",
     "ChangeOut",
     "ChangesOut",
     "CountryOut",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 Level = Field(ge=1, le=4)
+#: ``advisories.changes.ChangeKind``'s values, spelled out for the schema (a unit test keeps
+#: them equal).
+ChangeKindName = Literal["new", "raised", "lowered", "regional", "text", "withdrawn"]
 
 
 class _Model(BaseModel):
@@ -180,7 +184,7 @@ class VersionOut(_Model):
     source: str
     version_id: int
     change_id: int | None
-    kind: Literal["new", "raised", "lowered", "regional", "text", "withdrawn"] | None
+    kind: ChangeKindName | None
     level_before: int | None = Field(ge=1, le=4)
     level: int = Level
     regional_level: int | None = Field(ge=1, le=4)
@@ -211,7 +215,7 @@ class ChangeOut(_Model):
     source: str
     country: str
     country_name: str
-    kind: Literal["new", "raised", "lowered", "regional", "text", "withdrawn"]
+    kind: ChangeKindName
     level_before: int | None = Field(ge=1, le=4)
     level_after: int = Level
     regional_before: int | None = Field(ge=1, le=4)

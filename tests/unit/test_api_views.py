@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pytest
 
+from advisories.changes import ChangeKind
+from api.models import ChangeKindName
 from api.store import AdvisoryRow
 from api.views import (
     CountryCodeError,
@@ -124,3 +127,7 @@ def test_country_csv_has_a_row_per_source_with_the_aggregates() -> None:
     assert [r["source"] for r in rows] == ["a_gov", "b_gov"]
     assert {r["disagreement"] for r in rows} == {True}
     assert {"strictest", "spread", "level", "title"} <= set(table.columns)
+
+
+def test_change_kinds_of_the_schema_are_the_classifier_s() -> None:
+    assert set(get_args(ChangeKindName)) == {k.value for k in ChangeKind}
