@@ -56,7 +56,7 @@ from advisories.render.worldmap import (
 from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, source_ids
-from api.models import CountryOut
+from api.models import CountryOut, CountrySourceOut
 from api.service import DB_ERRORS, Service
 from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
 from api.views import CountryCodeError, UnknownCountryError, country_view, resolve_country
@@ -182,6 +182,8 @@ class MapView:
     unmapped: tuple[tuple[str, str, str], ...]  # (iso, name, level)
     counts: dict[str, int] = field(default_factory=dict)
     disagreements: int = 0
+    #: Every stored country by name, with its sources by id: the map as text.
+    table: tuple[tuple[CountryOut, dict[str, CountrySourceOut]], ...] = ()
 
 
 def _level_key(row: AdvisoryRow | None) -> str:
@@ -255,12 +257,18 @@ def build_map(
         rows = by_country[iso]
         view = country_view(iso, rows, publishers=publishers)
         unmapped.append((iso, view.name, _shown_level(view, rows, mode)))
+    views = [country_view(iso, rows, publishers=publishers) for iso, rows in by_country.items()]
+    table = [
+        (v, {s.source: s for s in v.sources})
+        for v in sorted(views, key=lambda v: (v.name.casefold(), v.country))
+    ]
     return MapView(
         mode=mode,
         countries=tuple(countries),
         unmapped=tuple(unmapped),
         counts=counts,
         disagreements=disagreements,
+        table=tuple(table),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -353,3 +354,28 @@ def test_per_source_map_marks_disputes_only_where_it_shows_a_level() -> None:
     assert not [c.iso for c in ca.countries if c.disagree]  # Canada covers neither
     uk = build_map(snap, "uk", SHAPES, PUBLISHERS)
     assert [c.iso for c in uk.countries if c.disagree] == ["FR"]
+
+
+def test_map_page_lists_every_country_with_every_source_as_text() -> None:
+    snap = snapshot(row("uk", "FR", 2), row("us", "FR", 3), row("us", "DE", 1))
+    view = build_map(snap, STRICTEST, SHAPES, PUBLISHERS)
+    page = render(
+        "dashboard/map.html",
+        standalone=False,
+        active="map",
+        sources=PUBLISHERS,
+        short=PUBLISHERS,
+        view=view,
+        mode_title="Strictest",
+        modes=[(STRICTEST, "Strictest")],
+        width=1000,
+        height=444,
+        outline="M0,0l1,0 0,1z",
+        checked_at=T0,
+    )
+    table = page[page.index('<details class="country-table">') :]
+    rows = re.findall(r"<tr(?: class=\"disagree\")?><td class=\"country\">(.*?)</tr>", table, re.S)
+    assert [re.search(r'href="/countries/(\w+)"', r).group(1) for r in rows] == ["FR", "DE"]  # type: ignore[union-attr]
+    # France: strictest 3, then Canada none, UK 2, US 3.
+    assert re.findall(r'badge l(\d)"', rows[0]) == ["3", "2", "3"]
+    assert 'class="disagree"' in table
