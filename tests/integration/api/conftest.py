@@ -164,11 +164,3 @@ def api_server(
     """Base URL of the real service on the crawled database (a subprocess, healthy)."""
     with start_api(crawled_database_url, log_dir=tmp_path_factory.mktemp("api")) as base_url:
         yield base_url
-
-
-@pytest.fixture(scope="package")
-def publishers() -> dict[str, str]:
-    """Source id → publisher name, from the registry."""
-    from advisories.sources import SOURCES
-
-    return {s.id: s.name for s in SOURCES.values()}
