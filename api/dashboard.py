@@ -290,7 +290,7 @@ def _accepts_gzip(request: Request) -> bool:
     )
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def map_page(request: Request, source: str = STRICTEST) -> Response:
     """The world map."""
     if source != STRICTEST and source not in SOURCES:
@@ -413,7 +413,7 @@ def _timeline_series(
     return series
 
 
-@router.get("/countries/{iso}", response_class=HTMLResponse)
+@router.api_route("/countries/{iso}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def country_page(request: Request, iso: str) -> Response:
     """Every source side by side for one country."""
     try:
@@ -466,7 +466,7 @@ def _parse_since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("/changes", response_class=HTMLResponse)
+@router.api_route("/changes", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def changes_page(
     request: Request,
     source: str = "",
@@ -567,7 +567,7 @@ def _temporal_links(settings: Settings, source_id: str, schedule_id: str) -> dic
     }
 
 
-@router.get("/sources", response_class=HTMLResponse)
+@router.api_route("/sources", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def sources_page(request: Request) -> Response:
     """Each source's freshness, success rate, budget use and dead letters."""
     store, snapshot = _require(request)
@@ -633,7 +633,7 @@ def _css() -> tuple[bytes, str]:
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-@router.get("/assets/base.css")
+@router.api_route("/assets/base.css", methods=["GET", "HEAD"])
 async def base_css(request: Request) -> Response:
     """The shared stylesheet (also inlined in file reports)."""
     body, etag = _css()

@@ -144,3 +144,14 @@ async def test_map_page_is_sent_gzipped_to_who_accepts_it(client: httpx.AsyncCli
     assert "Accept-Encoding" in packed.headers["vary"]
     assert packed.text == plain.text  # httpx decoded it
     assert int(packed.headers["content-length"]) < len(plain.content) / 2
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    for path in [*PAGES, "/assets/base.css"]:
+        got = await client.get(path, headers={"Accept-Encoding": "identity"})
+        head = await client.head(path, headers={"Accept-Encoding": "identity"})
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers.get("content-security-policy") == got.headers.get(
+            "content-security-policy"
+        )
