@@ -144,8 +144,10 @@ class Settings(BaseSettings):
         return spec.default_base_url
 
     def index_url(self, source: str) -> str:
-        """Full URL of ``source``'s index document."""
-        return self.base_url(source) + get_source(source).index_path
+        """Full URL of ``source``'s index document (with the source's index query, if any)."""
+        spec = get_source(source)
+        query = f"?{spec.index_query}" if spec.index_query else ""
+        return self.base_url(source) + spec.index_path + query
 
     def retry_config(self) -> RetryConfig:
         """Activity retry parameters."""

@@ -256,6 +256,9 @@ class SourceSpec:
         synthetic: How the synthetic catalogue imitates the source.
         index_note: README's description of the index, when its path alone says
             too little.
+        index_query: Query string sent with every index request (``output=json&rows=200``),
+            or empty; kept apart from ``index_path`` because the replay server, its
+            catalogues and the bench find documents by path alone.
     """
 
     id: str
@@ -274,6 +277,7 @@ class SourceSpec:
     synthetic: SyntheticImitation
     replay_routes: tuple[ReplayRoute, ...] = ()
     index_note: str | None = field(default=None)
+    index_query: str = ""
 
     @property
     def schedule_id(self) -> str:
