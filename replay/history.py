@@ -12,6 +12,9 @@ each kind the project's classification (:mod:`advisories.changes`) gives:
   TRIMMED 17-entry excerpt of 2026-09 (the 183 countries it leaves out are
   counted as unlisted, never as withdrawn: an index that shrinks is the health
   canary's business, not a withdrawal);
+* ``nl_nederland_wereldwijd`` — three REAL versions of one destination's
+  document (Burkina Faso, 2026-09-23, 09-24 and 10-07): a republication with
+  new text, then only the daily "still valid on" date re-stamped;
 * ``au_smartraveller`` — 17 DERIVED level maps (kevle1/smartraveller-api,
   2024-10-05 to 2024-11-01), each turned into a SYNTHETIC destinations export
   built from the real export's structure (:func:`smartraveller_exports`).
@@ -39,7 +42,13 @@ import orjson
 from advisories.changes import ChangeKind, LevelState, classify_change
 from advisories.errors import ContractError
 from advisories.models import Advisory, Level
-from advisories.sources import SOURCES, au_smartraveller, canada_travel, de_auswaertiges_amt
+from advisories.sources import (
+    SOURCES,
+    au_smartraveller,
+    canada_travel,
+    de_auswaertiges_amt,
+    nl_nederland_wereldwijd,
+)
 from advisories.sources._synthetic import SYNTHETIC_KEY
 from replay._catalogue import capture_file, default_fixtures_root
 
@@ -310,6 +319,7 @@ def _same(captures: Sequence[bytes]) -> list[bytes]:
 
 _CA: Final = "replay/captures/canada_travel/"
 _DE: Final = "replay/captures/de_auswaertiges_amt/"
+_NL: Final = "replay/captures/nl_nederland_wereldwijd/history/traveladvice_BFA_"
 _AU: Final = "replay/captures/au_smartraveller/history/derived_kevle1/"
 _AU_MAPS: Final = (
     "2024-10-05T130605", "2024-10-10T061655", "2024-10-10T121957", "2024-10-11T061712",
@@ -344,6 +354,15 @@ HISTORIES: Final[Mapping[str, History]] = {
         ),
         documents=_same,
         note="complete index, then a 17-entry excerpt (the others unlisted, not withdrawn)",
+    ),
+    nl_nederland_wereldwijd.SOURCE_ID: History(
+        source=nl_nederland_wereldwijd.SOURCE_ID,
+        versions=tuple(
+            Version(day, f"{_NL}{day}.xml", "real")
+            for day in ("2026-09-23", "2026-09-24", "2026-10-07")
+        ),
+        documents=_same,
+        note="one destination's document (Burkina Faso), three versions",
     ),
     au_smartraveller.SOURCE_ID: History(
         source=au_smartraveller.SOURCE_ID,

@@ -170,6 +170,24 @@ def test_germany_excerpt_leaves_countries_unlisted_never_withdrawn() -> None:
     assert step.unlisted == len([k for k in full if k.isdigit()]) - 17 == 183
 
 
+def test_netherlands_republication_is_one_text_change_and_the_daily_restamp_none() -> None:
+    netherlands = HISTORIES["nl_nederland_wereldwijd"]
+    counted = count(netherlands)
+    texts = [
+        capture_file(v.file, default_fixtures_root()).read_text("utf-8")
+        for v in netherlands.versions
+    ]
+    # 09-23 → 09-24 republished with new text; 10-07 is 09-24 with one date re-stamped.
+    assert "Laatst gewijzigd op: 24-09-2026" in texts[1] and texts[1] != texts[0]
+    assert (
+        texts[2].replace("Nog steeds geldig op: 07-10-2026", "Nog steeds geldig op: 24-09-2026")
+        == texts[1]
+    )
+    kinds = [{k: n for k, n in step.counts().items() if n} for step in counted.steps]
+    assert kinds == [{"new": 1}, {"text": 1}, {}]
+    assert counted.steps[2].republished == 0
+
+
 def map_levels(file: str) -> dict[str, int]:
     return {a["country"]["alpha_2"]: a["level"] for a in raw(file)["advisories"]}
 
