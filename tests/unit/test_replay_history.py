@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -269,3 +270,14 @@ def test_the_script_prints_every_registered_source(capsys: pytest.CaptureFixture
     assert canada["totals"]["raised"] + canada["totals"]["lowered"] == sum(
         len(s["level_changes"]) for s in canada["steps"]
     )
+
+
+def test_readme_shows_the_table_the_script_prints() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Real histories", 1)[1].split("\n## ", 1)[0]
+    shown = {line for line in section.splitlines() if line.startswith("| `")}
+    printed = history.table(history.count_all()).splitlines()
+    with_history = {line for line in printed if any(f"| `{s}` |" in line for s in HISTORIES)}
+    # Every history row as printed now; a source added later without a history may be missing.
+    assert with_history <= shown
+    assert shown <= set(printed)
