@@ -433,6 +433,7 @@ SYNTHETIC_INDEX_TEMPLATE: Final = (
 SYNTHETIC_TEMPLATE: Final = (
     "replay/captures/nl_nederland_wereldwijd/traveladvice_EGY_2026-10-07.xml"
 )
+#: The real documents the real-capture routes serve (Burkina Faso's newest version).
 REAL_DOCUMENTS: Final[Mapping[str, str]] = {
     "BFA": "replay/captures/nl_nederland_wereldwijd/history/traveladvice_BFA_2026-10-07.xml",
     "EGY": SYNTHETIC_TEMPLATE,
