@@ -7,7 +7,8 @@ source's own parser, and counts, between consecutive versions, the changes of
 each kind the project's classification (:mod:`advisories.changes`) gives:
 
 * ``canada_travel`` — six REAL complete country indexes, 2014-03-02 to
-  2026-07-02 (the 2014 layout is read as described at :func:`canada_index`);
+  2026-07-02, read as captured (the 2014 ones key each entry by its code
+  without repeating it as ``country-iso``, which the parser reads too);
 * ``de_auswaertiges_amt`` — the REAL complete index of 2026-07-11, then a
   TRIMMED 17-entry excerpt of 2026-09 (the 183 countries it leaves out are
   counted as unlisted, never as withdrawn: an index that shrinks is the health
@@ -59,7 +60,6 @@ __all__ = [
     "SourceHistory",
     "Step",
     "Version",
-    "canada_index",
     "count",
     "count_all",
     "main",
@@ -202,34 +202,6 @@ def _state(advisory: Advisory) -> LevelState:
     return LevelState(int(advisory.level), regional, advisory.withdrawn)
 
 
-# --- Canada: the 2014 layout ---------------------------------------------------------------
-
-
-def canada_index(body: bytes) -> bytes:
-    """A Canada index as the project's parser reads it.
-
-    The 2014 layout keys each entry by its destination code and does not repeat
-    it inside the entry as ``country-iso`` (2015 and later do), which the
-    parser requires. Entries without ``country-iso`` get it from their key, and
-    nothing else changes; an index in which every entry has it is returned as it
-    is, byte for byte.
-    """
-    document = json.loads(body)
-    data = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(data, dict):
-        return body
-    missing = [key for key, e in data.items() if isinstance(e, dict) and "country-iso" not in e]
-    if not missing:
-        return body
-    for key in missing:
-        data[key] = {"country-iso": key, **data[key]}
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
-
-
-def _canada_documents(captures: Sequence[bytes]) -> list[bytes]:
-    return [canada_index(body) for body in captures]
-
-
 # --- Australia: SYNTHETIC exports carrying the DERIVED level maps --------------------------
 
 #: Our level → Smartraveller's phrase.
@@ -341,8 +313,8 @@ HISTORIES: Final[Mapping[str, History]] = {
             Version("2015-11-30", "canada/index_cta-cap_2015-11-30.json", "real"),
             Version("2026-07-02", _CA + "index-alpha-eng_2026-07-02.json", "real"),
         ),
-        documents=_canada_documents,
-        note="complete country indexes (2014 layout read with country-iso from each key)",
+        documents=_same,
+        note="complete country indexes, as captured (2014 layout: entries keyed by code only)",
     ),
     de_auswaertiges_amt.SOURCE_ID: History(
         source=de_auswaertiges_amt.SOURCE_ID,

@@ -213,8 +213,9 @@ def canada_from_real_index(root: Path, index_file: Path, *, fixtures: Path | Non
 
     The index is copied byte for byte (so its entries, dates and update notes
     are the real ones); each destination gets a per-country document generated
-    from the real template and that entry, so a crawl can follow the index.
-    Used to replay the real 2015 captures in order. Existing per-country
+    from the real template and that entry (and its key, which is its code in
+    the 2014 layout), so a crawl can follow the index. Used to replay the real
+    2015 captures in order. Existing per-country
     documents are rewritten only when their content differs, keeping their
     validators stable otherwise.
 
@@ -227,7 +228,7 @@ def canada_from_real_index(root: Path, index_file: Path, *, fixtures: Path | Non
     template_text = (fixtures / canada_travel.SYNTHETIC_TEMPLATE).read_text(encoding="utf-8")
     for key, entry in index["data"].items():
         path = out / canada_travel.document_path(key).lstrip("/")
-        document = canada_travel.synthetic_document(template_text, entry)
+        document = canada_travel.synthetic_document(template_text, entry, key=key)
         if not path.exists() or path.read_text(encoding="utf-8") != _json(document):
             _write(path, document)
     target = out / canada_travel.SYNTHETIC_INDEX_FILE

@@ -20,6 +20,9 @@ What this parser has to cope with, all seen in the captures:
   ``asp``, ISO 8601 with its offset (``-05:00``, ``-04:00`` in summer) and
   seven fractional digits. The per-country documents have no
   ``date-published``, only ``eng.friendly-date`` ("October 7, 2026 11:16 EDT").
+* Two index layouts: from 2015 each entry repeats its key as ``country-iso``
+  (which must then equal the key); the 2014 indexes key each entry by its code
+  and have no ``country-iso`` in it, so the key is the code.
 * Destination codes that are not ISO 3166-1 countries: ``PT-20`` (Azores, an
   ISO 3166-2 code already), ``IC`` (Canary Islands, a code ISO reserves but
   does not assign; the subdivision is ``ES-CN``) and ``XK`` (Kosovo).
@@ -140,7 +143,7 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
         ContractError: if the index lists no destinations, or two entries
             resolve to one code.
     """
-    return [entry for entry, _ in _index(_data(body, url), url)]
+    return [entry for entry, _, _ in _index(_data(body, url), url)]
 
 
 def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
@@ -178,7 +181,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
     if _is_destination(data):
         return [_document(data, url)]
     advisories = []
-    for entry, raw in _index(data, url):
+    for entry, raw, code in _index(data, url):
         eng = raw["eng"]
         state = ADVISORY_STATES[raw["advisory-state"]]
         assert entry.published_at is not None  # _index_entry always sets it
@@ -190,9 +193,9 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
                 level=state.level,
                 regional_level=None,
                 raw_level=_raw_level(raw, eng),
-                title=_title(raw, eng, raw["country-iso"]),
+                title=_title(raw, eng, code),
                 summary=_summary(collapse(str(eng.get("advisory-text") or "")), eng),
-                url=_page_url(eng, raw["country-iso"]),
+                url=_page_url(eng, code),
                 source_updated_at=entry.published_at,
             )
         )
@@ -261,13 +264,13 @@ def _is_destination(data: Mapping[str, Any]) -> bool:
     return "country-iso" in data
 
 
-def _index(data: dict[str, Any], url: str) -> list[tuple[IndexEntry, dict[str, Any]]]:
-    """Index entries, each with the raw entry it came from."""
+def _index(data: dict[str, Any], url: str) -> list[tuple[IndexEntry, dict[str, Any], str]]:
+    """Index entries, each with the raw entry it came from and Canada's code for it."""
     if _is_destination(data):
         raise ParseError(SOURCE_ID, url, "this is a destination's document, not the country index")
     if not data:
         raise ContractError(SOURCE_ID, url, "the index lists no destinations")
-    entries: list[tuple[IndexEntry, dict[str, Any]]] = []
+    entries: list[tuple[IndexEntry, dict[str, Any], str]] = []
     seen: dict[str, str] = {}
     for key, raw in data.items():
 
@@ -276,7 +279,8 @@ def _index(data: dict[str, Any], url: str) -> list[tuple[IndexEntry, dict[str, A
 
         if not isinstance(raw, dict):
             raise fail("is not an object")
-        entry = _index_entry(key, raw, fail)
+        code = _entry_code(key, raw, fail)
+        entry = _index_entry(code, raw, fail)
         if entry.country in seen:
             raise ContractError(
                 SOURCE_ID,
@@ -284,14 +288,29 @@ def _index(data: dict[str, Any], url: str) -> list[tuple[IndexEntry, dict[str, A
                 f"entries {seen[entry.country]!r} and {key!r} are both {entry.country}",
             )
         seen[entry.country] = key
-        entries.append((entry, raw))
+        entries.append((entry, raw, code))
     return entries
 
 
-def _index_entry(key: str, raw: dict[str, Any], fail: _Fail) -> IndexEntry:
+def _entry_code(key: str, raw: Mapping[str, Any], fail: _Fail) -> str:
+    """Canada's code for an index entry: its ``country-iso``, which must equal its key.
+
+    Only an entry without ``country-iso`` at all (the 2014 layout) takes its
+    key as the code; one whose ``country-iso`` is there but empty or not a
+    string is malformed.
+    """
+    if "country-iso" not in raw:
+        code = key.strip().upper()
+        if not code:
+            raise fail("has no country-iso code and an empty key")
+        return code
     code = _source_code(raw, fail)
     if code != key:
         raise fail(f"is keyed {key!r} but its country-iso is {code!r}")
+    return code
+
+
+def _index_entry(code: str, raw: dict[str, Any], fail: _Fail) -> IndexEntry:
     eng = _english(raw, fail)
     state = _state(raw, eng, fail)
     published_at = _date_published(raw.get("date-published"), fail)
@@ -541,7 +560,7 @@ def synthetic_build(inp: SyntheticInput) -> SyntheticOutput:
         entry = entries[key]
         _synthetic_publish(entry, times[key], note="SYNTHETIC republication.")
         data[key] = entry
-        files[document_path(key).lstrip("/")] = synthetic_document(template_text, entry)
+        files[document_path(key).lstrip("/")] = synthetic_document(template_text, entry, key=key)
     newest = max(times[key] for key in keys)
     index["metadata"]["generated"] = _synthetic_generated(newest + timedelta(hours=1))
     index["data"] = data
@@ -566,8 +585,23 @@ def _synthetic_publish(entry: dict[str, Any], published: datetime, *, note: str)
     entry["fra"]["recent-updates"] = f"{note} (SYNTHÉTIQUE)"
 
 
-def synthetic_document(template_text: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-country template (the Mexico capture's text) rewritten for one index entry."""
+def synthetic_document(
+    template_text: str, entry: Mapping[str, Any], *, key: str | None = None
+) -> dict[str, Any]:
+    """The per-country template (the Mexico capture's text) rewritten for one index entry.
+
+    Args:
+        template_text: The per-country template's text.
+        entry: The index entry.
+        key: The entry's key in the index: its code when it has no
+            ``country-iso`` (the 2014 layout), as :func:`parse_index` reads it.
+
+    Raises:
+        ValueError: if the entry has no ``country-iso`` and no key is given.
+    """
+    code = entry.get("country-iso", key)
+    if code is None:
+        raise ValueError("a Canada index entry without country-iso needs its key")
     eng = entry["eng"]
     name = eng["name"]
     text = template_text.replace(_TEMPLATE_NAME, json_text(html.escape(name, quote=False)))
@@ -578,7 +612,7 @@ def synthetic_document(template_text: str, entry: Mapping[str, Any]) -> dict[str
     data = document["data"]
     state = entry["advisory-state"]
     data.update({
-        "country-iso": entry["country-iso"],
+        "country-iso": code,
         "advisory-state": state,
         "has-advisory-warning": entry["has-advisory-warning"],
         "has-regional-advisory": entry["has-regional-advisory"],
@@ -641,7 +675,7 @@ def synthetic_set_level(
     _synthetic_publish(entry, published, note=f"SYNTHETIC level change to advisory-state {state}.")
     document_file = document_path(key).lstrip("/")
     template_text = read(document_file).decode("utf-8")
-    document = synthetic_document(template_text, entry)
+    document = synthetic_document(template_text, entry, key=key)
     index["metadata"]["generated"] = _synthetic_generated(published)
     return published, [(document_file, document), (SYNTHETIC_INDEX_FILE, index)]
 

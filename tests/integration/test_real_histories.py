@@ -8,13 +8,11 @@ served gives (:func:`replay.history.replay_versions` over what the source's
 parser makes of them, computed here, never read back from the store).
 
 * **Canada** — the six REAL complete indexes 2014-03-02, 2014-10-02,
-  2015-11-19, 2015-11-24, 2015-11-30 and 2026-07-02. The 2014 ones lack
-  ``country-iso`` inside each entry (the layout keys entries by code only),
-  which ``canada_travel.parse_index`` rejects, so they are served with that key
-  added from each entry's key and nothing else changed
-  (:func:`replay.history.canada_index`); the later ones are served as captured.
-  Per-country documents are SYNTHETIC, generated from each index entry
-  (``canada_travel.synthetic_document``), as in the 2015 sequence test. Stored,
+  2015-11-19, 2015-11-24, 2015-11-30 and 2026-07-02, all served byte for byte
+  as captured (the 2014 ones key each entry by its code and lack
+  ``country-iso`` inside it; ``canada_travel.parse_index`` takes the key).
+  Per-country documents are SYNTHETIC, generated from each index entry and its
+  key (``canada_travel.synthetic_document``), as in the 2015 sequence test. Stored,
   after the first crawl's 229 ``new``: 2014-10-02 raised 5, lowered 7 (the 12
   level changes the research found), regional 2, text 119; 2015-11-19 raised
   5, lowered 5, regional 6, text 212; 2015-11-24 raised 1 (Mali), text 18;
@@ -182,14 +180,16 @@ def assert_stored_as_diffed(
 
 
 def canada_served() -> list[Served]:
-    """Each index as served, with a SYNTHETIC document per destination generated from its entry."""
+    """Each index as captured, with a SYNTHETIC document per destination made from its entry."""
     template = read(canada_travel.SYNTHETIC_TEMPLATE).decode("utf-8")
+    history = HISTORIES[canada_travel.SOURCE_ID]
     served = []
-    for index in read_versions(HISTORIES[canada_travel.SOURCE_ID]):
+    for version, index in zip(history.versions, read_versions(history), strict=True):
+        assert index == read(version.file)  # byte for byte, the 2014 layout included
         documents = {canada_travel.INDEX_PATH: index}
         for key, entry in json.loads(index)["data"].items():
             documents[canada_travel.document_path(key)] = as_json(
-                canada_travel.synthetic_document(template, entry)
+                canada_travel.synthetic_document(template, entry, key=key)
             )
         served.append(documents)
     return served

@@ -2,7 +2,8 @@
 
 The three 2015 indexes, served in order, are a real change history: the
 counts and country sets below were read off the data (by diffing the raw
-entries), not off the parser.
+entries), not off the parser. The 2014 indexes (``replay/captures``) are the
+older layout, entries keyed by code without ``country-iso``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,21 @@ from advisories.parsers import parser_for
 from advisories.sources import IndexEntry
 from advisories.sources.canada_travel import (
     ADVISORY_STATES,
+    EASTERN,
     parse_document,
     parse_file,
     parse_index,
+    synthetic_document,
 )
 from advisories.sources.canada_travel import SOURCE_ID as SOURCE
 from tests.fixtures_path import REAL_FIXTURES
 
 CANADA: Path = REAL_FIXTURES / "canada"
+#: The REAL 2014 indexes kept in the repository (replay/captures/SOURCES.md).
+HISTORY_2014: Path = (
+    Path(__file__).resolve().parents[2] / "replay" / "captures" / "canada_travel" / "history"
+)
+INDEX_2014_10 = HISTORY_2014 / "index-alpha-eng_2014-10-02.json"
 INDEXES = ("index_cta-cap_2015-11-19.json", "index_cta-cap_2015-11-24.json",
            "index_cta-cap_2015-11-30.json")  # fmt: skip
 URL = "https://data.international.gc.ca/travel-voyage/index-updated.json"
@@ -455,3 +463,90 @@ def test_document_and_index_are_not_confused() -> None:
 
 def test_registered() -> None:
     assert parser_for("canada_travel").parse_index is parse_index
+
+
+# --- the 2014 layout: entries keyed by code, no country-iso ----------------------------
+
+
+def test_2014_index_is_keyed_by_code_without_country_iso() -> None:
+    raw = json.loads(INDEX_2014_10.read_bytes())["data"]
+    assert len(raw) == 229
+    assert not any("country-iso" in entry for entry in raw.values())
+    entries = index(INDEX_2014_10.read_bytes())
+    # One entry per key, in the index's order, each read with its key as the code.
+    assert [e.document_path for e in entries] == [
+        f"/travel-voyage/cta-cap-{key.lower()}.json" for key in raw
+    ]
+    for entry, (key, fields) in zip(entries, raw.items(), strict=True):
+        assert entry.country == {"IC": "ES-CN"}.get(key, key)
+        assert entry.level == Level(fields["advisory-state"] + 1)
+        assert entry.has_regional is bool(fields["has-regional-advisory"])
+        published = datetime.fromisoformat(fields["date-published"]["asp"])
+        assert entry.published_at == published.replace(tzinfo=EASTERN)
+        assert entry.country_name == fields["eng"]["name"]
+    # Read off the raw entries: Afghanistan 3 "AVOID ALL TRAVEL" since 2014-08-06 13:35:35
+    # (summer, EDT); Mali 1 with regional advisories.
+    by_country = {e.country: e for e in entries}
+    assert by_country["AF"].level is Level.DO_NOT_TRAVEL
+    assert by_country["AF"].published_at == datetime(2014, 8, 6, 17, 35, 35, tzinfo=UTC)
+    assert (by_country["ML"].level, by_country["ML"].has_regional) == (
+        Level.INCREASED_CAUTION,
+        True,
+    )
+
+
+def test_2014_index_reads_as_if_each_entry_had_its_key_as_country_iso() -> None:
+    body = INDEX_2014_10.read_bytes()
+    with_codes = json.loads(body)
+    with_codes["data"] = {k: {"country-iso": k, **e} for k, e in with_codes["data"].items()}
+    with_iso = encode(with_codes)
+    assert index(body) == index(with_iso)
+    advisories = parse_file(body, url=URL, fetched_at=FETCHED_AT)
+    assert advisories == parse_file(with_iso, url=URL, fetched_at=FETCHED_AT)
+    afghanistan = advisories[0]
+    assert (afghanistan.title, afghanistan.url) == (
+        "Afghanistan: AVOID ALL TRAVEL",
+        "https://travel.gc.ca/destinations/afghanistan",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "match"),
+    [("AF", {"country-iso": ""}, "entry 'AF': has no country-iso code"),
+     ("AF", {"country-iso": None}, "entry 'AF': has no country-iso code"),
+     ("AF", {"advisory-state": None}, "entry 'AF': unknown advisory-state None"),
+     ("AF", {"date-published": None}, "entry 'AF': has no date-published"),
+     ("AF", {"eng": None}, r"entry 'AF': has no English \('eng'\) block")],
+)  # fmt: skip
+def test_malformed_2014_entry_is_named(key: str, change: dict[str, Any], match: str) -> None:
+    raw = json.loads(INDEX_2014_10.read_bytes())
+    raw["data"][key].update(change)
+    with pytest.raises(ParseError, match=match):
+        index(encode(raw))
+    with pytest.raises(ParseError, match=match):
+        parse_file(encode(raw), url=URL, fetched_at=FETCHED_AT)
+
+
+@pytest.mark.parametrize(
+    ("key", "match"),
+    [("QQ", "entry 'QQ': unknown destination code 'QQ'"),
+     ("AL", "entry 'AL': code 'AL' is AL but its name 'Afghanistan' is AF"),
+     (" ", "entry ' ': has no country-iso code and an empty key")],
+)  # fmt: skip
+def test_2014_entry_under_a_wrong_key_is_named(key: str, match: str) -> None:
+    raw = json.loads(INDEX_2014_10.read_bytes())
+    data = raw["data"]
+    afghanistan = data.pop("AF")
+    data.pop(key, None)
+    data[key] = afghanistan
+    with pytest.raises(ParseError, match=match):
+        index(encode(raw))
+
+
+def test_synthetic_document_of_a_2014_entry_takes_its_key() -> None:
+    template = body_of("cta-cap-mx_2026-10-07_trimmed.json").decode("utf-8")
+    entry = json.loads(INDEX_2014_10.read_bytes())["data"]["ML"]
+    advisory = document(encode(synthetic_document(template, entry, key="ML")))
+    assert (advisory.country, advisory.level) == ("ML", Level.INCREASED_CAUTION)
+    with pytest.raises(ValueError, match="without country-iso needs its key"):
+        synthetic_document(template, entry)
