@@ -116,7 +116,7 @@ def short_config() -> BenchConfig:
         },
         politeness_timeout=120,
         parse_repeats=3,
-        api=ApiBenchConfig(duration_s=1.0, warmup_s=1.0, connections=16, rounds=1),
+        api=ApiBenchConfig(duration_s=1.0, warmup_s=0.0, connections=16, rounds=1),
     )
 
 

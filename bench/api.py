@@ -75,7 +75,7 @@ class ApiBenchConfig:
     Attributes:
         duration_s: Seconds of each counted ``wrk`` run.
         warmup_s: Seconds of an uncounted run before each (caches, connections, lazy
-            imports); wrk counts whole seconds.
+            imports); wrk counts whole seconds; 0 skips it.
         connections: Open connections ``wrk`` keeps (its concurrency).
         threads: ``wrk`` threads.
         workers: uvicorn worker processes of each server.
@@ -280,7 +280,7 @@ async def api_bench(
                 arm: {"If-None-Match": await _etag(base + path)} if name == "not_modified" else {}
                 for arm, base in bases.items()
             }
-            for arm, base in bases.items():
+            for arm, base in bases.items() if config.warmup_s > 0 else ():
                 await run_wrk(
                     base + path,
                     duration_s=config.warmup_s,
