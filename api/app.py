@@ -174,20 +174,23 @@ def request_key(scope: Scope) -> tuple[str, str, str, str]:
     )
 
 
-def _validators(scope: Scope) -> tuple[str | None, str | None]:
-    """The request's ``If-None-Match`` and ``If-Modified-Since``."""
-    if_none_match = if_modified_since = None
+def _negotiation(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """The request's ``If-None-Match``, ``If-Modified-Since`` and ``Accept-Encoding``."""
+    if_none_match = if_modified_since = accept_encoding = None
     for name, value in scope["headers"]:
         if name == b"if-none-match":
             if_none_match = value.decode("latin-1")
         elif name == b"if-modified-since":
             if_modified_since = value.decode("latin-1")
-    return if_none_match, if_modified_since
+        elif name == b"accept-encoding":
+            accept_encoding = value.decode("latin-1")
+    return if_none_match, if_modified_since, accept_encoding
 
 
 async def _send(send: Send, scope: Scope, prepared: Prepared) -> None:
-    """``prepared`` as the answer to the request of ``scope``: a 304 when the client has it."""
-    if_none_match, if_modified_since = _validators(scope)
+    """Send ``prepared`` for the request of ``scope``: gzipped if taken, 304 if current."""
+    if_none_match, if_modified_since, accept_encoding = _negotiation(scope)
+    prepared = prepared.select(accept_encoding)
     if fresh(prepared, if_none_match=if_none_match, if_modified_since=if_modified_since):
         await send(
             {

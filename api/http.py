@@ -11,6 +11,7 @@ import base64
 import binascii
 import csv
 import dataclasses
+import gzip
 import hashlib
 import io
 import re
@@ -32,6 +33,7 @@ __all__ = [
     "CsvTable",
     "Prepared",
     "ResponseCache",
+    "accepts_gzip",
     "csv_body",
     "decode_cursor",
     "encode_cursor",
@@ -47,6 +49,8 @@ __all__ = [
 JSON: Final = "application/json"
 CSV: Final = "text/csv; charset=utf-8"
 ATOM: Final = "application/atom+xml; charset=utf-8"
+#: Bodies smaller than this are sent as they are (compressing them saves next to nothing).
+GZIP_MIN_BYTES: Final = 1024
 #: Short: the data changes at most every few minutes, and a 304 costs almost nothing.
 CACHE_CONTROL: Final = "public, max-age=30"
 _ATOM_NS: Final = "http://www.w3.org/2005/Atom"
@@ -247,6 +251,10 @@ class Prepared:
     expires_at: float | None = None
     #: ``last_modified`` as a time, whole seconds (what ``If-Modified-Since`` compares).
     modified_at: datetime | None = None
+    #: ``gzip`` for a compressed representation (None: the body as built).
+    encoding: str | None = None
+    #: The gzip representation of this body, when it is worth compressing.
+    gzipped: Prepared | None = None
 
     @classmethod
     def build(
@@ -257,8 +265,8 @@ class Prepared:
         last_modified: datetime | None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> Prepared:
-        """Compute the ETag of ``body`` and format ``last_modified``."""
-        return cls(
+        """Compute the ETag of ``body``, format ``last_modified``, compress a large body once."""
+        identity = cls(
             body=body,
             media_type=media_type,
             etag=etag_of(body),
@@ -268,6 +276,28 @@ class Prepared:
             if last_modified is None
             else last_modified.astimezone(UTC).replace(microsecond=0),
         )
+        if len(body) < GZIP_MIN_BYTES:
+            return identity
+        # mtime=0: the same body always compresses to the same bytes (a stable ETag).
+        compressed = gzip.compress(body, compresslevel=6, mtime=0)
+        if len(compressed) >= len(body):
+            return identity
+        # A strong ETag names one representation: the gzip one has its own (RFC 9110 8.8.3).
+        variant = dataclasses.replace(
+            identity, body=compressed, etag=identity.etag[:-1] + '-gzip"', encoding="gzip"
+        )
+        return dataclasses.replace(identity, gzipped=variant)
+
+    def select(self, accept_encoding: str | None) -> Prepared:
+        """The representation for a client sending ``accept_encoding``."""
+        if self.gzipped is not None and accepts_gzip(accept_encoding):
+            return self.gzipped
+        return self
+
+    @property
+    def size(self) -> int:
+        """Bytes of body held, every representation counted."""
+        return len(self.body) + (0 if self.gzipped is None else len(self.gzipped.body))
 
     def expiring(self, seconds: float) -> Prepared:
         """The same response, to be rebuilt after ``seconds`` even if the data version holds."""
@@ -278,16 +308,41 @@ class Prepared:
         out = [
             (b"etag", self.etag.encode()),
             (b"cache-control", CACHE_CONTROL.encode()),
-            (b"vary", b"Accept"),
+            (b"vary", b"Accept, Accept-Encoding"),
         ]
         if self.last_modified is not None:
             out.append((b"last-modified", self.last_modified.encode()))
         for name, value in self.extra_headers:
             out.append((name.lower().encode(), value.encode("latin-1")))
         if with_body:
+            if self.encoding is not None:
+                out.append((b"content-encoding", self.encoding.encode()))
             out.append((b"content-type", self.media_type.encode()))
             out.append((b"content-length", str(len(self.body)).encode()))
         return out
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` admits gzip (``gzip``/``x-gzip`` or ``*``, q > 0)."""
+    if not accept_encoding:
+        return False
+    wildcard = False
+    for part in accept_encoding.split(","):
+        name, _, params = part.strip().partition(";")
+        name = name.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if name in ("gzip", "x-gzip"):
+            return q > 0
+        if name == "*":
+            wildcard = q > 0
+    return wildcard
 
 
 def fresh(prepared: Prepared, *, if_none_match: str | None, if_modified_since: str | None) -> bool:
@@ -344,19 +399,18 @@ class ResponseCache:
 
     def put(self, key: tuple[str, ...], prepared: Prepared) -> None:
         """Keep ``prepared`` under ``key``, evicting the oldest entries to stay in bounds."""
-        if len(prepared.body) > self.max_bytes:
+        if prepared.size > self.max_bytes:
             return
         old = self._items.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.body)
+            self._bytes -= old.size
         while self._items and (
-            len(self._items) >= self.max_entries
-            or self._bytes + len(prepared.body) > self.max_bytes
+            len(self._items) >= self.max_entries or self._bytes + prepared.size > self.max_bytes
         ):
             evicted = self._items.pop(next(iter(self._items)))
-            self._bytes -= len(evicted.body)
+            self._bytes -= evicted.size
         self._items[key] = prepared
-        self._bytes += len(prepared.body)
+        self._bytes += prepared.size
 
     @property
     def size_bytes(self) -> int:

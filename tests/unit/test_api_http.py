@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from datetime import UTC, datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
@@ -15,6 +16,7 @@ from api.http import (
     CsvTable,
     Prepared,
     ResponseCache,
+    accepts_gzip,
     atom_feed,
     csv_body,
     decode_cursor,
@@ -141,7 +143,7 @@ def test_prepared_headers_and_cache_bounds() -> None:
     with_body = dict(prepared.headers(with_body=True))
     assert with_body[b"last-modified"] == http_date(moment).encode()
     assert with_body[b"content-length"] == b"5"
-    assert with_body[b"vary"] == b"Accept"
+    assert with_body[b"vary"] == b"Accept, Accept-Encoding"
     assert b"content-type" not in dict(prepared.headers(with_body=False))
 
     cache = ResponseCache(version=(1,), max_entries=2)
@@ -172,3 +174,39 @@ def test_if_modified_since_only_without_if_none_match() -> None:
     assert fresh(prepared, if_none_match=prepared.etag, if_modified_since=earlier)
     undated = Prepared.build(b"x", CSV, last_modified=None)
     assert not fresh(undated, if_none_match=None, if_modified_since=same)
+
+
+@pytest.mark.parametrize(
+    ("header", "wanted"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("*", True),
+        ("*, gzip;q=0", False),
+        ("x-gzip", True),
+    ],
+)
+def test_accepts_gzip(header: str | None, wanted: bool) -> None:
+    assert accepts_gzip(header) is wanted
+
+
+def test_large_bodies_have_a_gzip_representation_of_their_own() -> None:
+    body = b'{"advisories":[' + b'{"level":1,"title":"same text"},' * 200 + b"{}]}"
+    prepared = Prepared.build(body, "application/json", last_modified=None)
+    gzipped = prepared.select("gzip, deflate")
+    assert gzipped is prepared.gzipped and gzipped is not None
+    assert gzip.decompress(gzipped.body) == body
+    assert gzipped.etag != prepared.etag and gzipped.etag.endswith('-gzip"')
+    assert dict(gzipped.headers(with_body=True))[b"content-encoding"] == b"gzip"
+    assert b"content-encoding" not in dict(prepared.headers(with_body=True))
+    assert prepared.select("identity") is prepared and prepared.select(None) is prepared
+    # Deterministic: the same body compresses to the same bytes, so the tag is stable.
+    assert Prepared.build(body, "application/json", last_modified=None).gzipped == gzipped
+    assert prepared.size == len(body) + len(gzipped.body)
+    small = Prepared.build(b"{}", "application/json", last_modified=None)
+    assert small.gzipped is None and small.select("gzip") is small

@@ -171,7 +171,7 @@ async def test_advisories_csv_matches_json(client: httpx.AsyncClient) -> None:
     by_param = await client.get("/v1/advisories", params={"format": "csv"})
     assert by_accept.content == by_param.content
     assert by_accept.headers["etag"] != (await client.get("/v1/advisories")).headers["etag"]
-    assert by_accept.headers["vary"] == "Accept"
+    assert by_accept.headers["vary"] == "Accept, Accept-Encoding"
     rows = parse_csv(by_accept)
     assert list(rows[0]) == list(as_json[0])
     assert len(rows) == len(as_json)
@@ -368,7 +368,7 @@ async def test_conditional_requests(client: httpx.AsyncClient, db: asyncpg.Conne
         etag = first.headers["etag"]
         assert etag.startswith('"') and not etag.startswith("W/")
         assert first.headers["cache-control"] == "public, max-age=30"
-        assert first.headers["vary"] == "Accept"
+        assert first.headers["vary"] == "Accept, Accept-Encoding"
         parsedate_to_datetime(first.headers["last-modified"])
         again = await client.get(path, headers={"If-None-Match": etag})
         assert again.status_code == 304, path
@@ -388,6 +388,25 @@ async def test_conditional_requests(client: httpx.AsyncClient, db: asyncpg.Conne
     checked = await db.fetchval("SELECT max(last_checked_at) FROM advisories WHERE country = 'FR'")
     modified = (await client.get("/v1/countries/FR")).headers["last-modified"]
     assert parsedate_to_datetime(modified) == checked.replace(microsecond=0)
+
+
+async def test_gzip_for_clients_that_take_it(api_server: str) -> None:
+    async with httpx.AsyncClient(base_url=api_server, timeout=30) as http:
+        plain = await http.get("/v1/advisories", headers={"Accept-Encoding": "identity"})
+        packed = await http.get("/v1/advisories", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    assert packed.content == plain.content  # httpx decodes: the same document
+    assert packed.headers["etag"] != plain.headers["etag"]
+    assert "Accept-Encoding" in packed.headers["vary"]
+    async with httpx.AsyncClient(base_url=api_server, timeout=30) as http:
+        for response, encoding in ((plain, "identity"), (packed, "gzip")):
+            again = await http.get(
+                "/v1/advisories",
+                headers={"Accept-Encoding": encoding, "If-None-Match": response.headers["etag"]},
+            )
+            assert again.status_code == 304
 
 
 async def test_openapi_document_is_served_and_no_cdn_docs(client: httpx.AsyncClient) -> None:
