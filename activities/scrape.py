@@ -18,12 +18,13 @@ with the wait, giving its slot back; the workflow sleeps on a durable timer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -64,6 +65,7 @@ from advisories.models import RetryConfig
 from advisories.parsers import parser_for
 from advisories.retry import backoff_seconds, classify_failure
 from advisories.settings import Settings
+from advisories.sources import IndexEntry, IndexPage, IndexPager, get_source, page_url
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,33 @@ class _Ledger:
 
     requests: list[RequestRecord] = field(default_factory=list)
     finished: list[JobFinish] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexPage:
+    """One page of a paged index.
+
+    Attributes:
+        result: Its response (200, or 304 to its own conditional request).
+        body: What it says: the 200's body, or for a 304 the body stored before.
+        page: What the source's pager read off it.
+        stored: Its validators and body hash as kept before this request.
+    """
+
+    result: FetchResult
+    body: bytes
+    page: IndexPage
+    stored: DocumentState | None
+
+    @property
+    def unchanged(self) -> bool:
+        """A 304, or a 200 with the body already stored for this page."""
+        if self.result.not_modified:
+            return True
+        return (
+            self.stored is not None
+            and self.stored.body_sha256 == hashlib.sha256(self.body).hexdigest()
+        )
 
 
 def _rss_mb() -> float:
@@ -308,6 +337,11 @@ class ScrapeActivities:
                 result = await self._get(
                     source, url, kind="index", conditional=conditional, ledger=ledger
                 )
+                pages = await self._index_pages(
+                    source, url, result, conditional=conditional, ledger=ledger
+                )
+                if pages:
+                    result = _pages_summary(pages)
             except Deferred as wait:
                 await self._jobs.set_status([inp.job_key], "pending")
                 return IndexResult(source, deferred_seconds=wait.wait_seconds)
@@ -316,7 +350,7 @@ class ScrapeActivities:
                     inp.job_key, exc, info.attempt, inp.retry, attempts_before=0
                 )
             try:
-                index = await self._apply_index(inp, result)
+                index = await self._apply_index(inp, result, pages)
             except Exception as exc:
                 await self._raise_failure(
                     inp.job_key, exc, info.attempt, inp.retry, attempts_before=0
@@ -344,13 +378,68 @@ class ScrapeActivities:
         )
         return index
 
-    async def _apply_index(self, inp: IndexInput, result: FetchResult) -> IndexResult:
+    async def _index_pages(
+        self, source: str, url: str, first: FetchResult, *, conditional: bool, ledger: _Ledger
+    ) -> list[_IndexPage]:
+        """Every page of a paged index, from its first page's response.
+
+        None for a source whose index is one document. Each page is a request of its
+        own (rate limit, conditional GET with its own validators); the pages are read
+        here, inside the activity, so only counts reach the workflow.
+
+        Raises:
+            ContractError: if the index takes more than the source's ``index_max_pages``.
+        """
+        spec = get_source(source)
+        if spec.index_pager is None:
+            return []
+        pages = [await self._index_page(source, first, spec.index_pager, ledger)]
+        while (query := pages[-1].page.next_query) is not None:
+            if len(pages) >= spec.index_max_pages:
+                raise ContractError(
+                    source, url, f"the index has more than {spec.index_max_pages} pages"
+                )
+            result = await self._get(
+                source, page_url(url, query), kind="index", conditional=conditional, ledger=ledger
+            )
+            pages.append(await self._index_page(source, result, spec.index_pager, ledger))
+        return pages
+
+    async def _index_page(
+        self, source: str, result: FetchResult, pager: IndexPager, ledger: _Ledger
+    ) -> _IndexPage:
+        """One page read: a 304's body is the one stored (the next page depends on it)."""
+        stored = await self._documents.get(source, result.url)
+        body = result.body
+        if result.not_modified:
+            kept = await self._documents.raw(stored.body_sha256) if stored else None
+            if kept is None:
+                # Validators outlived their body: ask for the page itself.
+                result = await self._get(
+                    source, result.url, kind="index", conditional=False, ledger=ledger
+                )
+                stored, kept = None, result.body
+            body = kept
+        return _IndexPage(result, body, pager(body, url=result.url), stored)
+
+    async def _apply_index(
+        self, inp: IndexInput, result: FetchResult, pages: Sequence[_IndexPage] = ()
+    ) -> IndexResult:
+        """Store and plan from the index: ``result``, or (a paged index) its ``pages``."""
         source = inp.source
         parser = parser_for(source)
         versions = seen = 0
         written: Sequence[StoredChange] = ()
         forced = set(inp.countries or [])
-        if result.not_modified:
+        unchanged = result.not_modified
+        if pages:
+            # Unchanged only when every page is; a forced run reads its countries whatever.
+            unchanged = all(p.unchanged for p in pages) and (not forced or inp.followup)
+        if unchanged:
+            for same in pages:
+                if not same.result.not_modified and same.stored is not None:
+                    # The same body under new validators: keep them for the next request.
+                    await self._remember(source, same.result, same.stored.body_sha256)
             seen = await self._documents.touch_source(source, checked_at=result.fetched_at)
             pending = [
                 (p.country, p.document_path, p.entry_hash)
@@ -365,15 +454,39 @@ class ScrapeActivities:
                     if row is not None and row["document_path"] is not None:
                         pending.append((country, row["document_path"], row["entry_hash"]))
         else:
-            sha = await self._documents.save_raw(
-                source, result.url, result.body, fetched_at=result.fetched_at
-            )
-            # Parsed on the event loop, not on a thread: parsing holds the GIL, so a thread
-            # buys no parallelism, only contention. On the full bench crawl, indexes parsed on
-            # threads cost the worker about 1 s more CPU (1.23-1.36x the bare loop against
-            # 1.13x inline). The longest parse, the US feed (0.1-0.3 s once per cycle), holds
-            # the loop far less long than any heartbeat or query deadline.
-            entries = parser.parse_index(result.body, url=result.url, fetched_at=result.fetched_at)
+            # The index's documents: the one, or every page (a 304's: its stored body and
+            # hash), with whether it is parsed (not an empty page past the last).
+            parts = [
+                (p.result, p.body, i == 0 or p.page.records > 0, p.stored, p.result.not_modified)
+                for i, p in enumerate(pages)
+            ] or [(result, result.body, True, None, False)]
+            shas: list[str] = []
+            entries: list[IndexEntry] = []
+            page_of: dict[str, int] = {}
+            for number, (response, body, parse, before, not_modified) in enumerate(parts):
+                if not_modified and before is not None:
+                    sha = before.body_sha256
+                else:
+                    sha = await self._documents.save_raw(
+                        source, response.url, body, fetched_at=response.fetched_at
+                    )
+                shas.append(sha)
+                if not parse:
+                    continue
+                # Parsed on the event loop, not on a thread: parsing holds the GIL, so a
+                # thread buys no parallelism, only contention. On the full bench crawl,
+                # indexes parsed on threads cost the worker about 1 s more CPU (1.23-1.36x
+                # the bare loop against 1.13x inline). The longest parse, the US feed
+                # (0.1-0.3 s once per cycle), holds the loop far less long than any
+                # heartbeat or query deadline.
+                listed = parser.parse_index(body, url=response.url, fetched_at=response.fetched_at)
+                for entry in listed:
+                    if page_of.setdefault(entry.country, number) != number:
+                        # Records moved between two pages' requests: ask again (a retry).
+                        raise ContractError(
+                            source, response.url, f"{entry.country} is listed on two pages"
+                        )
+                entries += listed
             if not entries:
                 raise ContractError(source, result.url, "the index lists no countries")
             seen = len(entries)
@@ -384,20 +497,28 @@ class ScrapeActivities:
                 )
             carries = [e for e in entries if e.advisory is not None]
             kept = [e for e in carries if not forced or e.country in forced]
-            carried = [e.advisory for e in kept if e.advisory is not None]
-            if carried:
-                stored = await self._advisories.store(
-                    carried, fetched_at=result.fetched_at, document_sha256=sha
-                )
-                versions = stored.versions_created
-                written = stored.written
+            written = []
+            for number, sha in enumerate(shas):
+                carried = [
+                    e.advisory
+                    for e in kept
+                    if e.advisory is not None and page_of[e.country] == number
+                ]
+                if carried:
+                    stored = await self._advisories.store(
+                        carried, fetched_at=parts[number][0].fetched_at, document_sha256=sha
+                    )
+                    versions += stored.versions_created
+                    written += stored.written
             planned = await self._index.record(source, entries, seen_at=result.fetched_at)
             await self._index.mark_stored(source, {e.country: e.entry_hash for e in kept})
             # A forced run that stored only its countries of an index carrying every advisory
             # keeps the old validators: the next cycle's conditional GET must not answer 304
             # past the advisories it left unstored.
             if len(kept) == len(carries):
-                await self._remember(source, result, sha)
+                for (response, _, _, _, not_modified), sha in zip(parts, shas, strict=True):
+                    if not not_modified:  # a 304 page keeps the validators it has
+                        await self._remember(source, response, sha)
             pending = [(p.country, p.document_path, p.entry_hash) for p in planned]
             if forced:
                 pending = [
@@ -409,7 +530,7 @@ class ScrapeActivities:
         return IndexResult(
             source=source,
             http_status=result.status,
-            not_modified=result.not_modified,
+            not_modified=unchanged,
             items_seen=seen,
             versions_created=versions,
             requests_made=result.requests_made,
@@ -687,6 +808,16 @@ class ScrapeActivities:
     async def followup_targets(self, inp: FollowUpTargetsInput) -> FollowUpTargets:
         """Which other sources' indexes list the countries ``inp.source`` just raised."""
         return FollowUpTargets(await self._index.listing(inp.countries, exclude=inp.source))
+
+
+def _pages_summary(pages: Sequence[_IndexPage]) -> FetchResult:
+    """A paged index's response as the job and the log report it.
+
+    The first page that answered with a body (else the first page), with every page's
+    requests counted.
+    """
+    answered = [p.result for p in pages if not p.result.not_modified] or [pages[0].result]
+    return replace(answered[0], requests_made=sum(p.result.requests_made for p in pages))
 
 
 def _job_done(task: CountryTask, stored: _Stored, started: float) -> JobFinish:

@@ -402,6 +402,13 @@ class DocumentStore:
         )
         return sha
 
+    async def raw(self, sha256: str) -> bytes | None:
+        """The body :meth:`save_raw` kept as ``sha256``, if it is still kept."""
+        body_gzip = await self._pool.fetchval(
+            "SELECT body_gzip FROM documents WHERE sha256 = $1", sha256
+        )
+        return None if body_gzip is None else gunzip(body_gzip)
+
     async def touch_source(self, source: str, *, checked_at: datetime) -> int:
         """Mark every current advisory of ``source`` as checked (after a 304)."""
         result = await self._pool.execute(

@@ -24,7 +24,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from advisories.sources import SOURCES
+from advisories.sources import SOURCES, query_file
 
 #: Source ids are plain lower-case identifiers; this also keeps ``_replay`` (the
 #: control namespace) and path tricks such as ``..`` out of the source position.
@@ -320,8 +320,21 @@ class Catalogue:
         """Root of the directory catalogue, if any."""
         return self._directory
 
-    def lookup(self, source: str, path: str) -> Document | None:
-        """The document served at ``/<source><path>``, or None for a 404."""
+    def lookup(self, source: str, path: str, *, query: str = "") -> Document | None:
+        """The document served at ``/<source><path>``, or None for a 404.
+
+        With a query, the document kept for ``path?query`` (a ``put`` of that path and
+        query, or the directory file :func:`~advisories.sources.query_file` names) when
+        there is one, else the one at ``path`` (most sources ignore the query).
+        """
+        keyed = query_file(path, query)
+        if keyed != path:
+            with self._lock:
+                if (source, keyed) in self._overrides:
+                    return self._overrides[(source, keyed)]
+            file = self._directory_file(source, keyed)
+            if file is not None:
+                return self._files.load(file, None)
         key = (source, path)
         with self._lock:
             if key in self._overrides:
@@ -340,9 +353,11 @@ class Catalogue:
         """Serve ``body`` at ``(source, path)`` from now on, replacing whatever was there.
 
         Without ``content_type`` the type follows the path's suffix, else the
-        replaced document's type, else ``application/octet-stream``.
+        replaced document's type, else ``application/octet-stream``. A path with a
+        query (``/list?rows=200&offset=200``) is served for that query only.
         """
-        previous = self.lookup(source, path)
+        path, _, query = path.partition("?")
+        previous = self.lookup(source, path, query=query)
         if content_type is None:
             content_type = (
                 guess_content_type(path)
@@ -357,13 +372,14 @@ class Catalogue:
             now = max(now, math.floor(previous.last_modified) + 1.0)
         document = Document.of(body, content_type=content_type, last_modified=now)
         with self._lock:
-            self._overrides[(source, path)] = document
+            self._overrides[(source, query_file(path, query))] = document
         return document
 
     def delete(self, source: str, path: str) -> None:
-        """Answer ``(source, path)`` with 404 from now on."""
+        """Answer ``(source, path)`` (a path with a query: for that query) with 404 from now on."""
+        path, _, query = path.partition("?")
         with self._lock:
-            self._overrides[(source, path)] = None
+            self._overrides[(source, query_file(path, query))] = None
 
     def clear_overrides(self) -> None:
         """Forget every ``put`` and ``delete``."""

@@ -142,12 +142,13 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         self._status = NO_RESPONSE
         self._sent = 0
-        target = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        target = parts.path
         try:
             if target == CONTROL_PREFIX or target.startswith(CONTROL_PREFIX + "/"):
                 self._control(method, target)
             else:
-                self._document(method, target)
+                self._document(method, target, parts.query)
         except (BrokenPipeError, ConnectionResetError):
             # The client went away mid-response; nothing left to tell it.
             self.close_connection = True
@@ -163,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- documents ------------------------------------------------------------
 
-    def _document(self, method: str, target: str) -> None:
+    def _document(self, method: str, target: str, query: str = "") -> None:
         state = self._state
         source, path = _split_target(target)
         if method not in ("GET", "HEAD"):
@@ -191,7 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
             state.stopping.wait(rule.hang_for)
             return
 
-        document = state.catalogue.lookup(source, path) if is_source_id(source) else None
+        # The query picks a page of a paged index; other sources' documents ignore it.
+        lookup = state.catalogue.lookup
+        document = lookup(source, path, query=query) if is_source_id(source) else None
         if document is None:
             self._answer(source, path, 404, f"not found: {target}\n".encode(), _TEXT, {}, method)
             return

@@ -22,6 +22,8 @@ from typing import Final
 from advisories.errors import UnknownSourceError
 from advisories.sources._base import (
     IndexEntry,
+    IndexPage,
+    IndexPager,
     Parser,
     Priority,
     RateLimitPolicy,
@@ -31,11 +33,15 @@ from advisories.sources._base import (
     SyntheticImitation,
     SyntheticInput,
     SyntheticOutput,
+    page_url,
+    query_file,
 )
 
 __all__ = [
     "SOURCES",
     "IndexEntry",
+    "IndexPage",
+    "IndexPager",
     "Parser",
     "Priority",
     "RateLimitPolicy",
@@ -48,6 +54,8 @@ __all__ = [
     "SyntheticOutput",
     "get_source",
     "markdown_table",
+    "page_url",
+    "query_file",
     "source_ids",
 ]
 

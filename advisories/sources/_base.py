@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from advisories.models import Advisory, Level
 from advisories.queues import SCRAPING, SCRAPING_HIGH_PRIORITY
@@ -113,6 +114,45 @@ class IndexEntry:
     withdrawn: bool = False
     level: Level | None = None
     has_regional: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    """What a source's pager reads off one page of its index.
+
+    Attributes:
+        records: Records the page holds (0: a page past the last one).
+        next_query: Query string of the next page (sent with the index path), or
+            None when this page is the last.
+    """
+
+    records: int
+    next_query: str | None
+
+
+class IndexPager(Protocol):
+    """One page of a paged index (its body and the URL it was fetched from) → the next page.
+
+    Raises:
+        ParseError: if the page is not the source's index.
+    """
+
+    def __call__(self, body: bytes, *, url: str) -> IndexPage: ...
+
+
+def page_url(index_url: str, query: str) -> str:
+    """``index_url`` (with or without a query) with its query replaced by ``query``."""
+    return urlunsplit(urlsplit(index_url)._replace(query=query))
+
+
+def query_file(path: str, query: str) -> str:
+    """Catalogue file name of the document at ``path?query``: ``<path>@<query>``, keys sorted.
+
+    The replay server's directory mode serves a request with a query from this file
+    when it exists (else from ``path``), so a paged index can be written page by page.
+    """
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    return f"{path}@{urlencode(pairs)}" if pairs else path
 
 
 class ParseIndex(Protocol):
@@ -259,6 +299,12 @@ class SourceSpec:
         index_query: Query string sent with every index request (``output=json&rows=200``),
             or empty; kept apart from ``index_path`` because the replay server, its
             catalogues and the bench find documents by path alone.
+        index_pager: For an index served in pages (at most so many records per
+            request): reads each page and gives the next page's query; the index
+            fetch follows the pages and merges their entries. None (the default):
+            the index is one document.
+        index_max_pages: The most pages an index may take; past it the index fetch
+            fails (a pager that never ends, or an index far larger than it should be).
     """
 
     id: str
@@ -278,6 +324,8 @@ class SourceSpec:
     replay_routes: tuple[ReplayRoute, ...] = ()
     index_note: str | None = field(default=None)
     index_query: str = ""
+    index_pager: IndexPager | None = None
+    index_max_pages: int = 10
 
     @property
     def schedule_id(self) -> str:

@@ -16,7 +16,9 @@ Two documents on ``https://opendata.nederlandwereldwijd.nl``:
 Built from the real documents in ``replay/captures/nl_nederland_wereldwijd/``:
 Burkina Faso at 2026-09-23, 09-24 and 10-07, Egypt at 2026-10-07 and a
 12-record excerpt of the list (2026-09). The list is paged: at most 200 records
-per request (``rows``, ``offset``), so the index asked for is the first 200.
+per request (``rows``, ``offset``), so the index is read page by page
+(:func:`next_page`: the next offset while a page is full) and the pages' records
+are one index.
 
 There is no level field: the colour code is only in the text, in sentences
 with the word "kleurcode" ("De kleurcode van het reisadvies voor Spanje is
@@ -56,13 +58,14 @@ Codes: ``isocode`` is ISO 3166-1 alpha-3 (``BFA``), ``XKX`` for Kosovo
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pycountry
@@ -74,6 +77,7 @@ from advisories.errors import ContractError, ParseError
 from advisories.models import Advisory, Level
 from advisories.sources._base import (
     IndexEntry,
+    IndexPage,
     Parser,
     Priority,
     RateLimitPolicy,
@@ -82,6 +86,7 @@ from advisories.sources._base import (
     SyntheticImitation,
     SyntheticInput,
     SyntheticOutput,
+    query_file,
 )
 from advisories.sources._html import plain_text
 from advisories.sources._synthetic import SYNTHETIC_KEY, SYNTHETIC_NOTE, checked, draw_time
@@ -92,8 +97,10 @@ HOST: Final = "opendata.nederlandwereldwijd.nl"
 BASE_URL: Final = f"https://{HOST}"
 _API: Final = "/v2/sources/nederlandwereldwijd/infotypes"
 INDEX_PATH: Final = f"{_API}/traveladvice"
-#: JSON (the default is XML), and the most records the API gives in one page.
-INDEX_QUERY: Final = "output=json&rows=200"
+#: The most records the list gives in one request.
+PAGE_ROWS: Final = 200
+#: JSON (the default is XML), and a page as large as the API gives.
+INDEX_QUERY: Final = f"output=json&rows={PAGE_ROWS}"
 #: Version of the colour → level mapping (see the module docstring).
 MAPPING_VERSION: Final = "nl-1"
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
@@ -197,6 +204,34 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
     return entries
 
 
+def next_page(body: bytes, *, url: str) -> IndexPage:
+    """One page of the list (fetched from ``url``) → its record count and the next page's query.
+
+    A full page (``rows`` records, at most `PAGE_ROWS`) may have a next one, at
+    ``offset`` moved on by the records read; a shorter or empty page is the last.
+
+    Raises:
+        ParseError: if the page is not the JSON list, or ``url`` has no page size
+            (``rows=``) or a bad ``offset=``.
+    """
+    records = _records(body, url, allow_empty=True)
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    params = dict(query)
+    try:
+        rows = min(int(params["rows"]), PAGE_ROWS)
+        offset = int(params.get("offset", "0"))
+    except (KeyError, ValueError) as exc:
+        raise ParseError(
+            SOURCE_ID, url, "the list URL needs a page size (rows=N) and a numeric offset"
+        ) from exc
+    if len(records) < rows:
+        return IndexPage(len(records), None)
+    following = [(k, v) for k, v in query if k != "offset"] + [
+        ("offset", str(offset + len(records)))
+    ]
+    return IndexPage(len(records), urlencode(following))
+
+
 def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
     """A destination's XML document → its advisory.
 
@@ -258,7 +293,7 @@ def _fail_for(url: str, record: Mapping[str, Any]) -> _Fail:
     return fail
 
 
-def _records(body: bytes, url: str) -> list[dict[str, Any]]:
+def _records(body: bytes, url: str, *, allow_empty: bool = False) -> list[dict[str, Any]]:
     if not body.strip():
         raise ParseError(SOURCE_ID, url, "the document is empty")
     if body.lstrip()[:1] == b"<":
@@ -271,7 +306,7 @@ def _records(body: bytes, url: str) -> list[dict[str, Any]]:
         raise ParseError(
             SOURCE_ID, url, f"expected the list (a JSON array), got a JSON {type(records).__name__}"
         )
-    if not records:
+    if not records and not allow_empty:
         raise ContractError(SOURCE_ID, url, "the list has no destinations")
     if not all(isinstance(r, dict) for r in records):
         raise ParseError(SOURCE_ID, url, "a record of the list is not an object")
@@ -438,6 +473,7 @@ REAL_DOCUMENTS: Final[Mapping[str, str]] = {
     "BFA": "replay/captures/nl_nederland_wereldwijd/history/traveladvice_BFA_2026-10-07.xml",
     "EGY": SYNTHETIC_TEMPLATE,
 }
+#: The list's first page (the list asked for without an offset).
 SYNTHETIC_INDEX_FILE: Final = INDEX_PATH.lstrip("/") + ".json"
 #: Destinations in a full catalogue (the real list has about this many).
 SYNTHETIC_FULL: Final = 226
@@ -448,6 +484,14 @@ _COLOUR_OF: Final[Mapping[Level, str]] = {level: colour for colour, level in COL
 # Of generated destinations: the share of each colour, and of a stricter region.
 _COLOUR_WEIGHTS: Final = {"groen": 50, "geel": 30, "oranje": 12, "rood": 8}
 _REGIONAL_SHARE: Final = 0.3
+
+
+def synthetic_page_file(page: int) -> str:
+    """The catalogue file of the list's ``page`` (0 first), at the query a poller asks it by."""
+    if page == 0:
+        return SYNTHETIC_INDEX_FILE
+    query = f"{INDEX_QUERY}&offset={page * PAGE_ROWS}"
+    return query_file(INDEX_PATH.lstrip("/"), query) + ".json"
 
 
 def _synthetic_file(isocode: str) -> str:
@@ -547,7 +591,12 @@ def synthetic_build(inp: SyntheticInput) -> SyntheticOutput:
     files: dict[str, Mapping[str, Any] | bytes] = {}
     for record in kept:
         files[_synthetic_file(str(record["isocode"]))] = _synthetic_document(template, record)
-    files[SYNTHETIC_INDEX_FILE] = _list_bytes(kept)
+    # Pages of PAGE_ROWS as the API gives them; a list filling its last page exactly is
+    # followed by an empty page, as the pager asks for one more.
+    for page in range(len(kept) // PAGE_ROWS + 1):
+        files[synthetic_page_file(page)] = _list_bytes(
+            kept[page * PAGE_ROWS : (page + 1) * PAGE_ROWS]
+        )
     return SyntheticOutput(countries=len(kept), files=files)
 
 
@@ -555,15 +604,29 @@ def _list_bytes(records: list[dict[str, Any]]) -> bytes:
     return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+def _synthetic_record(
+    read: Callable[[str], bytes], country: str
+) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    """The page of the catalogue's list that holds ``country``: (page, its records, the record)."""
+    for page in itertools.count():
+        try:
+            records: list[dict[str, Any]] = json.loads(read(synthetic_page_file(page)))
+        except FileNotFoundError:
+            records = []
+        fail = _fail_for(synthetic_page_file(page), {})
+        for record in records:
+            if _country(record.get("isocode"), fail) == country:
+                return page, records, record
+        if len(records) < PAGE_ROWS:
+            break
+    raise KeyError(f"{SOURCE_ID} catalogue has no country {country!r}")
+
+
 def synthetic_set_level(
     read: Callable[[str], bytes], country: str, level: Level, at: datetime
 ) -> tuple[datetime, list[tuple[str, Mapping[str, Any] | bytes]]]:
     """One destination's new colour for ``level`` (regional colours dropped)."""
-    records: list[dict[str, Any]] = json.loads(read(SYNTHETIC_INDEX_FILE))
-    fail = _fail_for(SYNTHETIC_INDEX_FILE, {})
-    found = next((r for r in records if _country(r.get("isocode"), fail) == country), None)
-    if found is None:
-        raise KeyError(f"{SOURCE_ID} catalogue has no country {country!r}")
+    page, records, found = _synthetic_record(read, country)
     old = datetime.fromisoformat(str(found["lastmodified"]))
     published = max(at, old + timedelta(minutes=1)).replace(microsecond=0)
     name = str(found["location"])
@@ -576,7 +639,7 @@ def synthetic_set_level(
     document = _synthetic_document(template, found)
     return published, [
         (_synthetic_file(str(found["isocode"])), document),
-        (SYNTHETIC_INDEX_FILE, _list_bytes(records)),
+        (synthetic_page_file(page), _list_bytes(records)),
     ]
 
 
@@ -588,6 +651,7 @@ SOURCE: Final = SourceSpec(
     default_base_url=BASE_URL,
     index_path=INDEX_PATH,
     index_query=INDEX_QUERY,
+    index_pager=next_page,
     document_path=f"{_API}/countries/<iso>/traveladvice",
     allowed_hosts=(HOST,),
     # The API gateway answered 429 to 6 parallel requests (SOURCES.md): one at a time,

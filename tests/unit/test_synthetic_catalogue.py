@@ -22,6 +22,7 @@ from advisories.sources import (
     get_source,
     us_state_dept,
 )
+from advisories.sources.nl_nederland_wereldwijd import PAGE_ROWS as NL_PAGE_ROWS
 from replay._catalogue import Catalogue
 from replay.synthetic import (
     SMALL,
@@ -101,10 +102,13 @@ def test_counts(small: tuple[Path, CatalogueSummary], full: tuple[Path, Catalogu
             assert small_summary.documents[source] == full_summary.documents[source] == 1
             continue
         assert small_summary.countries[source] == SMALL
-        # The index and, when the source has them, one document per country.
+        # The index (a paged one, Nederland Wereldwijd's: a file per page) and, when the
+        # source has them, one document per country.
         per_country = 1 if spec.document_path else 0
         for summary in (small_summary, full_summary):
-            assert summary.documents[source] == 1 + per_country * summary.countries[source]
+            count = summary.countries[source]
+            pages = 1 + count // NL_PAGE_ROWS if spec.index_pager else 1
+            assert summary.documents[source] == pages + per_country * count
     assert {s: full_summary.countries[s] for s in (US, UK, CA, AU, DE)} == {
         US: 223, UK: 225, CA: 229, AU: 179, DE: 200,
     }  # fmt: skip

@@ -1,0 +1,132 @@
+"""Nederland Wereldwijd's list in two pages: every destination stored, then 304s, then page 2.
+
+The catalogue is SYNTHETIC (``replay.synthetic``) with the full 226 destinations,
+served by the replay server in directory mode as the real API pages its list:
+200 records at ``?output=json&rows=200``, the other 26 at ``...&offset=200``.
+Worker, dev server and PostgreSQL are real.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.types import ScrapeSourceResult
+from advisories.sources import SOURCES
+from advisories.sources.nl_nederland_wereldwijd import (
+    INDEX_QUERY,
+    PAGE_ROWS,
+    SOURCE_ID,
+    SYNTHETIC_FULL,
+    parse_index,
+    synthetic_page_file,
+)
+from replay.server import ReplayServer
+from replay.synthetic import build_catalogue, set_level
+from starter.schedules import scrape_input
+from tests.conftest import REAL_FIXTURES, make_settings
+from tests.integration.helpers import running_worker
+from workflows import ScrapeSourceWorkflow
+
+pytestmark = pytest.mark.integration
+SPEC = SOURCES[SOURCE_ID]
+
+
+async def index_requests(conn: asyncpg.Connection) -> list[tuple[str, int, bool]]:
+    rows = await conn.fetch(
+        "SELECT url, status, not_modified FROM source_requests"
+        " WHERE source = $1 AND kind = 'index' ORDER BY id",
+        SOURCE_ID,
+    )
+    return [(r["url"].partition("?")[2], r["status"], r["not_modified"]) for r in rows]
+
+
+async def test_two_pages_store_every_destination_then_304_then_a_page_2_change(
+    temporal_env: WorkflowEnvironment, database_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "catalogue"
+    # The full list for this source; the others small (they are not crawled here).
+    summary = build_catalogue(root, fixtures=REAL_FIXTURES, countries=5, sizes={SOURCE_ID: None})
+    assert summary.countries[SOURCE_ID] == SYNTHETIC_FULL > PAGE_ROWS
+    page_2 = (root / SOURCE_ID / synthetic_page_file(1)).read_bytes()
+    entries = parse_index(page_2, url=synthetic_page_file(1), fetched_at=datetime.now(UTC))
+    assert len(entries) == SYNTHETIC_FULL - PAGE_ROWS
+    on_page_2 = {e.country for e in entries}
+    paths = {e.country: str(e.document_path) for e in entries}
+    client = temporal_env.client
+    conn = await asyncpg.connect(database_url)
+    second_page = f"{INDEX_QUERY}&offset={PAGE_ROWS}"
+
+    async def cycle(tag: str) -> ScrapeSourceResult:
+        result: ScrapeSourceResult = await client.execute_workflow(
+            ScrapeSourceWorkflow.run,
+            scrape_input(SPEC, settings),
+            id=f"test-nl-pages-{tag}-{uuid.uuid4().hex[:8]}",
+            task_queue=SPEC.priority.task_queue,
+        )
+        return result
+
+    try:
+        with ReplayServer(root, manifest=None, directory=root) as server:
+            settings = make_settings(
+                database_url=database_url,
+                replay_base_url=server.base_url,
+                rate_limits_enabled=False,
+            )
+            async with running_worker(client, settings):
+                first = await cycle("first")
+                assert await index_requests(conn) == [
+                    (INDEX_QUERY, 200, False),
+                    (second_page, 200, False),
+                ]
+                assert first.items_seen == first.versions_created == SYNTHETIC_FULL
+                stored = await conn.fetch(
+                    "SELECT country FROM advisories WHERE source = $1", SOURCE_ID
+                )
+                assert len(stored) == SYNTHETIC_FULL
+                # Every destination only page 2 lists is stored.
+                assert on_page_2 <= {r["country"] for r in stored}
+
+                # Nothing changed: a conditional request per page, each answered 304.
+                await conn.execute("DELETE FROM source_requests")
+                second = await cycle("second")
+                assert second.not_modified and second.versions_created == 0
+                assert second.countries_planned == 0
+                assert await index_requests(conn) == [
+                    (INDEX_QUERY, 304, True),
+                    (second_page, 304, True),
+                ]
+                documents = await conn.fetchval(
+                    "SELECT count(*) FROM source_requests WHERE kind = 'document'"
+                )
+                assert documents == 0
+
+                # One destination of page 2 raised to 4: page 1 answers 304, page 2 the
+                # change, and exactly that destination's document is fetched and stored.
+                country = sorted(on_page_2)[0]
+                set_level(root, SOURCE_ID, country, 4)
+                await conn.execute("DELETE FROM source_requests")
+                third = await cycle("third")
+                assert await index_requests(conn) == [
+                    (INDEX_QUERY, 304, True),
+                    (second_page, 200, False),
+                ]
+                assert not third.not_modified and third.items_seen == SYNTHETIC_FULL
+                assert third.countries_planned == 1 and third.versions_created == 1
+                fetched = await conn.fetch(
+                    "SELECT url FROM source_requests WHERE kind = 'document'"
+                )
+                assert [r["url"] for r in fetched] == [server.url_for(SOURCE_ID) + paths[country]]
+                level = await conn.fetchval(
+                    "SELECT level FROM advisories WHERE source = $1 AND country = $2",
+                    SOURCE_ID,
+                    country,
+                )
+                assert level == 4
+    finally:
+        await conn.close()
