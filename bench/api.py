@@ -247,6 +247,13 @@ async def _etag(url: str) -> str:
     return response.headers["etag"]
 
 
+async def _body_bytes(url: str, headers: Mapping[str, str]) -> int:
+    """Bytes on the wire of one answer (compressed when it is)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(url, headers={"Accept-Encoding": "identity", **headers})
+    return int(response.headers.get("content-length", len(response.content)))
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["requests_per_second"])
     middle = dict(ordered[len(ordered) // 2])
@@ -309,6 +316,9 @@ async def api_bench(
                     )
             for arm in (SERVICE, BASELINE):
                 results[name][arm] = _median_run(runs[arm])
+                results[name][arm]["body_bytes"] = await _body_bytes(
+                    bases[arm] + path, headers[arm]
+                )
             # The service failing a request is broken; the baseline timing out under the
             # same load is a figure (its errors are reported).
             failed = sum(r["errors"] for r in runs[SERVICE])
@@ -368,7 +378,18 @@ def api_table(section: dict[str, Any]) -> Table:
         f"{cfg['rounds']} rounds (median), {cfg['workers']} uvicorn workers each,"
         f" {section['advisories']} advisories"
     )
-    for column in ("request", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "ratio"):
+    columns = (
+        "request",
+        "server",
+        "bytes",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "errors",
+        "ratio",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("request", "server") else "right")
     for name, row in section["requests"].items():
         for arm in (SERVICE, BASELINE):
@@ -376,6 +397,7 @@ def api_table(section: dict[str, Any]) -> Table:
             table.add_row(
                 name if arm == SERVICE else "",
                 arm,
+                f"{run.get('body_bytes', '-')}",
                 f"{run['requests_per_second']:.0f}",
                 f"{run.get('p50_ms', '-')}",
                 f"{run.get('p90_ms', '-')}",
@@ -387,6 +409,7 @@ def api_table(section: dict[str, Any]) -> Table:
         table.add_row(
             "target",
             target["target"],
+            "",
             f"{target['value']}",
             "",
             "",
