@@ -106,3 +106,15 @@ def test_bench_short_reports_every_section(tmp_path: Path) -> None:
     for row in report["parse_cost"].values():
         assert row["failures"] == []
         assert _positive(row["per_document"]["median_ms"])
+
+    # Advisory service: every request measured on the service and on the raw baseline, under
+    # the same load, on a database the crawl filled; the service failed no request.
+    api = report["api"]
+    assert _positive(api["advisories"])
+    assert set(api["requests"]) >= {"country", "not_modified", "advisories"}
+    for row in api["requests"].values():
+        for arm in ("service", "baseline"):
+            assert _positive(row[arm]["requests_per_second"]) and _positive(row[arm]["requests"])
+        assert row["service"]["errors"] == 0
+        assert _positive(row["ratio"])
+    assert {t["target"] for t in api["targets"]} and all("met" in t for t in api["targets"])
