@@ -50,7 +50,7 @@ from activities.store import (
 from activities.types import ScrapeSourceResult
 from advisories.parsers import parser_for
 from advisories.settings import Settings
-from advisories.sources import SOURCES, get_source
+from advisories.sources import SOURCES, IndexPage, get_source, page_url
 from bench.stack import (
     BenchError,
     BenchStack,
@@ -202,21 +202,47 @@ class Baseline:
     async def source(self, source: str) -> None:
         """Index, what the index carries, then every planned document."""
         parser = parser_for(source)
-        result = await self._get(source, self._settings.index_url(source))
+        spec = get_source(source)
+        url = self._settings.index_url(source)
+        result = await self._get(source, url)
         if result.not_modified:
             return
-        sha = await self._documents.save_raw(
-            source, result.url, result.body, fetched_at=result.fetched_at
-        )
-        entries = parser.parse_index(result.body, url=result.url, fetched_at=result.fetched_at)
-        carried = [e.advisory for e in entries if e.advisory is not None]
-        if carried:
-            await self._advisories.store(carried, fetched_at=result.fetched_at, document_sha256=sha)
+        # A paged index (a fresh crawl: every page answers 200): its pages in turn, and
+        # what the pager read off each (None: one document).
+        pages = [result]
+        read: list[IndexPage | None] = [None]
+        while spec.index_pager is not None:
+            info = spec.index_pager(pages[-1].body, url=pages[-1].url)
+            read[-1] = info
+            query = info.next_query
+            if query is None:
+                break
+            if len(pages) >= spec.index_max_pages:
+                raise BenchError(f"{source}: the index has more than {spec.index_max_pages} pages")
+            pages.append(await self._get(source, page_url(url, query)))
+            read.append(None)
+        entries = []
+        shas = []
+        for number, (page, kind) in enumerate(zip(pages, read, strict=True)):
+            sha = await self._documents.save_raw(
+                source, page.url, page.body, fetched_at=page.fetched_at
+            )
+            shas.append(sha)
+            if number and kind is not None and kind.records == 0:
+                continue  # the empty page past the last
+            listed = parser.parse_index(page.body, url=page.url, fetched_at=page.fetched_at)
+            carried = [e.advisory for e in listed if e.advisory is not None]
+            if carried:
+                await self._advisories.store(
+                    carried, fetched_at=page.fetched_at, document_sha256=sha
+                )
+            entries += listed
         planned = await self._index.record(source, entries, seen_at=result.fetched_at)
         await self._index.mark_stored(
             source, {e.country: e.entry_hash for e in entries if e.advisory is not None}
         )
-        await self._remember(source, result, sha)
+        for page, sha in zip(pages, shas, strict=True):
+            await self._remember(source, page, sha)
         limit = asyncio.Semaphore(self._in_flight)
 
         async def one(country: PlannedCountry) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from advisories.models import Level
 from advisories.parsers import parser_for
-from advisories.sources import SOURCES, IndexEntry
+from advisories.sources import SOURCES, IndexEntry, page_url
 from replay._catalogue import Catalogue
 from replay.synthetic import CatalogueSummary, build_catalogue, set_level
 
@@ -36,14 +36,31 @@ def build(
 
 
 def index_entries(root: Path, source: str) -> list[IndexEntry]:
-    """The source's index as the project's own parser reads it."""
+    """The source's index as the project's own parser reads it (a paged one: every page)."""
     spec = SOURCES[source]
-    document = Catalogue(directory=root).lookup(source, spec.index_path)
-    if document is None:
-        raise FileNotFoundError(f"{root}: no index for {source}")
-    return parser_for(source).parse_index(
-        document.body, url=_BASE + spec.index_path, fetched_at=datetime.now(UTC)
-    )
+    catalogue = Catalogue(directory=root)
+    url = _BASE + spec.index_path
+    query: str | None = spec.index_query
+    entries: list[IndexEntry] = []
+    for number in range(spec.index_max_pages):
+        if query is None:
+            return entries
+        document = catalogue.lookup(source, spec.index_path, query=query)
+        if document is None:
+            raise FileNotFoundError(f"{root}: no index for {source}")
+        if spec.index_pager is None:
+            return parser_for(source).parse_index(
+                document.body, url=url, fetched_at=datetime.now(UTC)
+            )
+        page = spec.index_pager(document.body, url=page_url(url, query))
+        if number == 0 or page.records:
+            entries += parser_for(source).parse_index(
+                document.body, url=page_url(url, query), fetched_at=datetime.now(UTC)
+            )
+        query = page.next_query
+    if query is not None:
+        raise ValueError(f"{root}: the {source} index has more than {spec.index_max_pages} pages")
+    return entries
 
 
 def changing_sources() -> list[str]:
