@@ -208,7 +208,8 @@ def next_page(body: bytes, *, url: str) -> IndexPage:
     """One page of the list (fetched from ``url``) → its record count and the next page's query.
 
     A full page (``rows`` records, at most `PAGE_ROWS`) may have a next one, at
-    ``offset`` moved on by the records read; a shorter or empty page is the last.
+    ``offset`` moved on by the records read; a shorter or empty page is the last, and
+    so is a longer one (a server that does not page gave the whole list).
 
     Raises:
         ParseError: if the page is not the JSON list, or ``url`` has no page size
@@ -224,7 +225,7 @@ def next_page(body: bytes, *, url: str) -> IndexPage:
         raise ParseError(
             SOURCE_ID, url, "the list URL needs a page size (rows=N) and a numeric offset"
         ) from exc
-    if len(records) < rows:
+    if len(records) != rows:
         return IndexPage(len(records), None)
     following = [(k, v) for k, v in query if k != "offset"] + [
         ("offset", str(offset + len(records)))

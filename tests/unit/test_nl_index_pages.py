@@ -53,6 +53,13 @@ def test_a_page_larger_than_the_api_gives_is_read_as_200() -> None:
     assert page.next_query == "output=json&rows=500&offset=400"
 
 
+def test_a_list_longer_than_a_page_was_not_paged_and_is_the_last() -> None:
+    # A server that ignores rows= gives the whole list at once: asking for offset= would
+    # get it again.
+    page = next_page(LIST.read_bytes(), url=f"{BASE}?output=json&rows=5")
+    assert (page.records, page.next_query) == (12, None)
+
+
 def test_an_empty_page_past_the_last_ends_the_list() -> None:
     page = next_page(b"[]", url=f"{BASE}?output=json&rows=200&offset=400")
     assert (page.records, page.next_query) == (0, None)
