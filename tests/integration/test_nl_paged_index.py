@@ -23,8 +23,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.types import ScrapeSourceResult
+from advisories.ratelimit import violations
 from advisories.settings import Settings
-from advisories.sources import SOURCES
+from advisories.sources import SOURCES, RateLimitPolicy
 from advisories.sources.nl_nederland_wereldwijd import (
     INDEX_PATH,
     INDEX_QUERY,
@@ -223,3 +224,54 @@ def test_the_replay_server_serves_each_page_at_its_query(
     assert records("output=json&rows=200&offset=999") == PAGE_ROWS
     server.put(SOURCE_ID, f"{INDEX_PATH}?{SECOND_PAGE}", b"[]")
     assert (records(SECOND_PAGE), records(INDEX_QUERY)) == (0, PAGE_ROWS)
+
+
+async def test_every_page_takes_budget_from_the_shared_rate_limiter(
+    temporal_env: WorkflowEnvironment, database_url: str, paged: tuple[ReplayServer, Path]
+) -> None:
+    server, _ = paged
+    client = temporal_env.client
+    policy = RateLimitPolicy(
+        requests_per_hour=10_000,
+        burst_limit=10,
+        min_delay_seconds=1.0,
+        timezone="Europe/Amsterdam",
+        respectful_factor=1.0,
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        # Learn the list with limits off (226 documents), then a cycle under the limits.
+        free = make_settings(
+            database_url=database_url, replay_base_url=server.base_url, rate_limits_enabled=False
+        )
+        async with running_worker(client, free):
+            await cycle(client, free, "learn")
+        await conn.execute(
+            "UPDATE rate_limits SET requests_per_hour = $1, burst_limit = $2,"
+            " min_delay_seconds = $3, respectful_factor = 1 WHERE source = $4",
+            policy.requests_per_hour,
+            policy.burst_limit,
+            policy.min_delay_seconds,
+            SOURCE_ID,
+        )
+        await conn.execute("DELETE FROM source_requests")
+        limited = make_settings(database_url=database_url, replay_base_url=server.base_url)
+        async with running_worker(client, limited):
+            result = await cycle(client, limited, "limited")
+        assert result.not_modified and result.versions_created == 0
+        assert await index_requests(conn) == [
+            (INDEX_QUERY, 304, True),
+            (SECOND_PAGE, 304, True),
+        ]
+        times: list[datetime] = [
+            r["requested_at"]
+            for r in await conn.fetch(
+                "SELECT requested_at FROM source_requests WHERE source = $1 ORDER BY requested_at",
+                SOURCE_ID,
+            )
+        ]
+    finally:
+        await conn.close()
+    found = violations(policy, times)
+    assert (found.min_delay, found.burst, found.hourly) == (0, 0, 0)
+    assert (times[-1] - times[-2]).total_seconds() >= policy.min_delay_seconds - 0.001
