@@ -383,7 +383,7 @@ class ScrapeActivities:
     ) -> list[_IndexPage]:
         """Every page of a paged index, from its first page's response.
 
-        None for a source whose index is one document. Each page is a request of its
+        Empty for a source whose index is one document. Each page is a request of its
         own (rate limit, conditional GET with its own validators); the pages are read
         here, inside the activity, so only counts reach the workflow.
 
