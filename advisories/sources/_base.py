@@ -23,7 +23,7 @@ parses but breaks what we rely on (an empty index) raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -114,6 +114,27 @@ class IndexEntry:
     withdrawn: bool = False
     level: Level | None = None
     has_regional: bool | None = None
+
+
+def index_of_advisories(advisories: Iterable[Advisory]) -> list[IndexEntry]:
+    """Index entries for an index that carries every complete advisory itself.
+
+    Each entry holds its advisory (so no per-country document is fetched), the
+    advisory's content hash as the entry hash, and the level and regional flag
+    it states.
+    """
+    return [
+        IndexEntry(
+            country=adv.country,
+            country_name=adv.country_name,
+            published_at=adv.source_updated_at,
+            entry_hash=adv.content_hash,
+            advisory=adv,
+            level=adv.level,
+            has_regional=adv.regional_level is not None,
+        )
+        for adv in advisories
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ from advisories.sources._base import (
     SyntheticImitation,
     SyntheticInput,
     SyntheticOutput,
+    index_of_advisories,
 )
 from advisories.sources._synthetic import NEWEST
 from advisories.text import collapse
@@ -109,18 +110,7 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
     The export holds every destination's advice, so no per-country document
     is fetched for this source.
     """
-    return [
-        IndexEntry(
-            country=adv.country,
-            country_name=adv.country_name,
-            published_at=adv.source_updated_at,
-            entry_hash=adv.content_hash,
-            advisory=adv,
-            level=adv.level,
-            has_regional=adv.regional_level is not None,
-        )
-        for adv in parse_file(body, url=url, fetched_at=fetched_at)
-    ]
+    return index_of_advisories(parse_file(body, url=url, fetched_at=fetched_at))
 
 
 def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
