@@ -39,7 +39,6 @@ What this parser has to cope with, all seen in the real export of 2026-04-10
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -62,6 +61,7 @@ from advisories.sources._base import (
     SyntheticOutput,
     index_of_advisories,
 )
+from advisories.sources._json import load_json
 from advisories.sources._synthetic import NEWEST
 from advisories.text import collapse
 
@@ -161,12 +161,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
 
 
 def _entries(body: bytes, url: str) -> list[Any]:
-    if not body.strip():
-        raise ParseError(SOURCE_ID, url, "the document is empty")
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
+    document = load_json(SOURCE_ID, body, url)
     if not isinstance(document, list):
         raise ParseError(
             SOURCE_ID, url, f"expected the export's JSON array, got {type(document).__name__}"

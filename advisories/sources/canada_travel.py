@@ -65,6 +65,7 @@ from advisories.sources._base import (
     SyntheticOutput,
 )
 from advisories.sources._html import plain_text
+from advisories.sources._json import load_json_object
 from advisories.sources._synthetic import checked, draw_time, json_text, labelled, spread
 from advisories.text import collapse
 
@@ -245,15 +246,7 @@ def _document(data: dict[str, Any], url: str) -> Advisory:
 
 def _data(body: bytes, url: str) -> dict[str, Any]:
     """``data`` of a Canada document, or ParseError."""
-    if not body.strip():
-        raise ParseError(SOURCE_ID, url, "the document is empty")
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ParseError(SOURCE_ID, url, f"expected a JSON object, got {type(document).__name__}")
-    data = document.get("data")
+    data = load_json_object(SOURCE_ID, body, url).get("data")
     if not isinstance(data, dict):
         raise ParseError(SOURCE_ID, url, "expected an object under 'data'")
     return data

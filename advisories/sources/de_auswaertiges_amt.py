@@ -63,6 +63,7 @@ from advisories.sources._base import (
     SyntheticOutput,
 )
 from advisories.sources._html import plain_text
+from advisories.sources._json import load_json
 from advisories.sources._synthetic import checked, draw_time, iso, labelled, spread
 from advisories.text import collapse
 
@@ -174,12 +175,7 @@ def _fail_for(url: str, content_id: str) -> _Fail:
 
 def _response(body: bytes, url: str) -> dict[str, Any]:
     """``response`` of an API document, or ParseError / ContractError."""
-    if not body.strip():
-        raise ParseError(SOURCE_ID, url, "the document is empty")
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
+    document = load_json(SOURCE_ID, body, url)
     if not isinstance(document, dict):
         raise ParseError(
             SOURCE_ID,

@@ -89,6 +89,7 @@ from advisories.sources._base import (
     query_file,
 )
 from advisories.sources._html import plain_text
+from advisories.sources._json import load_json
 from advisories.sources._synthetic import SYNTHETIC_KEY, SYNTHETIC_NOTE, checked, draw_time
 from advisories.text import collapse
 
@@ -295,14 +296,10 @@ def _fail_for(url: str, record: Mapping[str, Any]) -> _Fail:
 
 
 def _records(body: bytes, url: str, *, allow_empty: bool = False) -> list[dict[str, Any]]:
-    if not body.strip():
-        raise ParseError(SOURCE_ID, url, "the document is empty")
+    # Before the JSON is read; an empty body has no "<", so load_json still calls it empty.
     if body.lstrip()[:1] == b"<":
         raise ParseError(SOURCE_ID, url, "this is a destination's XML document, not the list")
-    try:
-        records = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
+    records = load_json(SOURCE_ID, body, url)
     if not isinstance(records, list):
         raise ParseError(
             SOURCE_ID, url, f"expected the list (a JSON array), got a JSON {type(records).__name__}"

@@ -62,6 +62,7 @@ from advisories.sources._base import (
     SyntheticOutput,
 )
 from advisories.sources._html import plain_text
+from advisories.sources._json import load_json_object
 from advisories.sources._synthetic import checked, draw_time, iso, json_text, labelled, spread
 from advisories.text import collapse
 
@@ -115,7 +116,7 @@ def parse_index(body: bytes, *, url: str, fetched_at: datetime) -> list[IndexEnt
             country (the message names the child).
         ContractError: if the index lists no children, or two for one country.
     """
-    document = _load(body, url)
+    document = load_json_object(SOURCE_ID, body, url)
     _expect_schema(document, INDEX_SCHEMA, url)
     children = _children(document, url)
     entries: list[IndexEntry] = []
@@ -151,7 +152,7 @@ def parse_document(body: bytes, *, url: str, fetched_at: datetime) -> Advisory:
         ParseError: if the document is not a country's travel advice, or lacks
             a field the advisory needs, or has an unknown alert code.
     """
-    return _advisory(_load(body, url), url)
+    return _advisory(load_json_object(SOURCE_ID, body, url), url)
 
 
 def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]:
@@ -162,7 +163,7 @@ def parse_file(body: bytes, *, url: str, fetched_at: datetime) -> list[Advisory]
             how many countries it lists), and for anything that is not a
             travel advice document.
     """
-    document = _load(body, url)
+    document = load_json_object(SOURCE_ID, body, url)
     if _schema(document) == INDEX_SCHEMA:
         children = _children(document, url)
         raise ParseError(
@@ -210,19 +211,6 @@ def _advisory(document: dict[str, Any], url: str) -> Advisory:
         source_updated_at=_timestamp(document.get("public_updated_at"), "public_updated_at", fail),
         withdrawn=withdrawn,
     )
-
-
-def _load(body: bytes, url: str) -> dict[str, Any]:
-    """The JSON object in ``body``, or ParseError."""
-    if not body.strip():
-        raise ParseError(SOURCE_ID, url, "the document is empty")
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(SOURCE_ID, url, f"not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ParseError(SOURCE_ID, url, f"expected a JSON object, got {type(document).__name__}")
-    return document
 
 
 def _schema(document: dict[str, Any]) -> str | None:
