@@ -281,6 +281,17 @@ async def api_bench(
     if problems or not stored:
         raise BenchError(f"crawl before the api bench: {problems or 'nothing stored'}")
     log(f"api bench: crawled {sum(stored.values())} advisories; loading both servers")
+
+    async def load(url: str, headers: Mapping[str, str], duration_s: float) -> dict[str, Any]:
+        """One wrk run at the bench's connections and threads."""
+        return await run_wrk(
+            url,
+            duration_s=duration_s,
+            connections=config.connections,
+            threads=config.threads,
+            headers=headers,
+        )
+
     bases = {arm: _start_server(stack, arm, dsn, config.workers) for arm in (SERVICE, BASELINE)}
     try:
         for base in bases.values():
@@ -295,25 +306,11 @@ async def api_bench(
                 for arm, base in bases.items()
             }
             for arm, base in bases.items() if config.warmup_s > 0 else ():
-                await run_wrk(
-                    base + path,
-                    duration_s=config.warmup_s,
-                    connections=config.connections,
-                    threads=config.threads,
-                    headers=headers[arm],
-                )
+                await load(base + path, headers[arm], config.warmup_s)
             # Alternate the arms so a slow moment of the machine hits both.
             for _ in range(config.rounds):
                 for arm, base in bases.items():
-                    runs[arm].append(
-                        await run_wrk(
-                            base + path,
-                            duration_s=config.duration_s,
-                            connections=config.connections,
-                            threads=config.threads,
-                            headers=headers[arm],
-                        )
-                    )
+                    runs[arm].append(await load(base + path, headers[arm], config.duration_s))
             for arm in (SERVICE, BASELINE):
                 results[name][arm] = _median_run(runs[arm])
                 results[name][arm]["body_bytes"] = await _body_bytes(
