@@ -8,7 +8,6 @@ requests are answered from it without touching PostgreSQL.
 from __future__ import annotations
 
 import base64
-import binascii
 import csv
 import dataclasses
 import gzip
@@ -16,7 +15,7 @@ import hashlib
 import io
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -29,6 +28,7 @@ __all__ = [
     "ATOM",
     "CACHE_CONTROL",
     "CSV",
+    "CURSOR_PATTERN",
     "GZIP_MIN_BYTES",
     "JSON",
     "AtomEntry",
@@ -59,8 +59,13 @@ CACHE_CONTROL: Final = "public, max-age=30"
 _ATOM_NS: Final = "http://www.w3.org/2005/Atom"
 # Cells a spreadsheet would evaluate as a formula (OWASP's CSV-injection list).
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-_CURSOR_PREFIX: Final = "c1:"
-_CURSOR_RE: Final = re.compile(r"^c1:(\d{1,18})$")
+#: Every cursor :func:`encode_cursor` makes, and nothing else: a change id as 8 bytes,
+#: big-endian, in unpadded base64url (11 characters; the first keeps the sign bit clear, the
+#: last has its two padding bits zero). The OpenAPI document declares it, so any string that
+#: matches is a cursor the API accepts.
+CURSOR_PATTERN: Final = r"^[A-Za-f][A-Za-z0-9_-]{9}[AEIMQUYcgkosw048]$"
+_CURSOR_RE: Final = re.compile(CURSOR_PATTERN)
+_CURSOR_ERROR: Final = "invalid cursor: pass the next_cursor of a previous page"
 
 
 # --------------------------------------------------------------------------- bodies
@@ -94,21 +99,29 @@ def negotiate(format_param: str | None, accept: str | None) -> str:
     return "json"
 
 
-def _quality(accept: str, media: str) -> float:
-    best = 0.0
-    for part in accept.split(","):
-        kind, _, params = part.strip().partition(";")
-        kind = kind.strip().lower()
-        if kind not in (media, media.split("/")[0] + "/*", "*/*"):
-            continue
+def _weighted(header: str) -> Iterator[tuple[str, float]]:
+    """Each item of an ``Accept``-style header: its value (lower case) and its ``q``.
+
+    ``q`` is 1 when the item states none and 0 when it states one that is no number.
+    """
+    for part in header.split(","):
+        value, _, params = part.strip().partition(";")
         q = 1.0
         for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
+            name, _, weight = param.strip().partition("=")
             if name.strip() == "q":
                 try:
-                    q = float(value)
+                    q = float(weight)
                 except ValueError:
                     q = 0.0
+        yield value.strip().lower(), q
+
+
+def _quality(accept: str, media: str) -> float:
+    best = 0.0
+    for kind, q in _weighted(accept):
+        if kind not in (media, media.split("/")[0] + "/*", "*/*"):
+            continue
         # An exact match outranks a wildcard of the same quality.
         best = max(best, q if kind == media else q - 0.001)
     return best
@@ -157,25 +170,20 @@ def csv_body(table: CsvTable) -> bytes:
 
 
 def encode_cursor(last_id: int) -> str:
-    """The opaque cursor after the change ``last_id``."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+    """The opaque cursor after the change ``last_id`` (0 ≤ ``last_id`` < 2**63, a bigint id)."""
+    return base64.urlsafe_b64encode(last_id.to_bytes(8, "big")).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> int:
     """The change id a cursor continues after.
 
     Raises:
-        ValueError: with a one-line reason, for anything :func:`encode_cursor` did not make.
+        ValueError: with a one-line reason, for anything that does not match
+            :data:`CURSOR_PATTERN` (every match decodes to an id).
     """
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise ValueError("invalid cursor: pass the next_cursor of a previous page") from None
-    match = _CURSOR_RE.match(text)
-    if match is None:
-        raise ValueError("invalid cursor: pass the next_cursor of a previous page")
-    return int(match[1])
+    if _CURSOR_RE.fullmatch(cursor) is None:
+        raise ValueError(_CURSOR_ERROR)
+    return int.from_bytes(base64.urlsafe_b64decode(cursor + "="), "big")
 
 
 # --------------------------------------------------------------------------- Atom
@@ -330,17 +338,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     if not accept_encoding:
         return False
     wildcard = False
-    for part in accept_encoding.split(","):
-        name, _, params = part.strip().partition(";")
-        name = name.strip().lower()
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
+    for name, q in _weighted(accept_encoding):
         if name in ("gzip", "x-gzip"):
             return q > 0
         if name == "*":
