@@ -410,22 +410,23 @@ def _date_published(value: object, fail: _Fail) -> datetime:
         raise fail("has no date-published")
     asp = value.get("asp")
     if isinstance(asp, str) and asp.strip():
-        try:
-            parsed = datetime.fromisoformat(asp.strip())
-        except ValueError as exc:
-            raise fail(f"bad date-published.asp {asp!r}") from exc
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=EASTERN)).astimezone(UTC)
+        return _iso_time(asp, "date-published.asp", fail)
     timestamp = value.get("timestamp")
     if isinstance(timestamp, int) and not isinstance(timestamp, bool):
         return datetime.fromtimestamp(timestamp, UTC)
     date = value.get("date")
     if isinstance(date, str) and date.strip():
-        try:
-            parsed = datetime.fromisoformat(date.strip())
-        except ValueError as exc:
-            raise fail(f"bad date-published.date {date!r}") from exc
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=EASTERN)).astimezone(UTC)
+        return _iso_time(date, "date-published.date", fail)
     raise fail(f"date-published has no asp, timestamp or date: {value!r}")
+
+
+def _iso_time(text: str, field: str, fail: _Fail) -> datetime:
+    """An ISO 8601 time as aware UTC; one without a zone is Eastern time."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise fail(f"bad {field} {text!r}") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=EASTERN)).astimezone(UTC)
 
 
 def _friendly_date(value: object, fail: _Fail) -> datetime:
