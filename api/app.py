@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from advisories.sources import SOURCES, get_source, source_ids
 from api.http import (
     ATOM,
     CSV,
+    CURSOR_PATTERN,
     JSON,
     AtomEntry,
     CsvTable,
@@ -116,6 +118,16 @@ STATIC_DIR: Final = API_DIR / "static"
 Format = Literal["json", "csv"]
 _CODE_PATTERN: Final = r"^([A-Za-z]{2,3}|[A-Za-z]{2}-[A-Za-z0-9]{1,3})$"
 _UNAVAILABLE_BODY: Final = json_body({"error": "database unavailable; retry later"})
+# What the time filters accept, exactly as the OpenAPI document declares it (a date, or an
+# RFC 3339 date-time with its offset): no Unix timestamps, no local times.
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME_RE: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+_TIME_SCHEMA: Final = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}],
+    "examples": ["2026-11-01", "2026-11-01T00:00:00Z"],
+}
 
 
 # Parameters several endpoints share (module level: FastAPI resolves them by name).
@@ -141,9 +153,19 @@ KindQuery = Annotated[
     Query(description="Only changes of this kind"),
 ]
 SinceQuery = Annotated[
-    datetime | None, Query(description="Only changes detected at or after this time")
+    str | None,
+    Query(
+        description="Only changes detected at or after this date (UTC midnight) or time",
+        json_schema_extra=_TIME_SCHEMA,
+    ),
 ]
-CountryQuery = Annotated[str | None, Query(description="Only this country")]
+CountryQuery = Annotated[
+    str | None,
+    Query(description="Only this country (alpha-2, alpha-3 or ISO 3166-2)", pattern=_CODE_PATTERN),
+]
+CursorQuery = Annotated[
+    str | None, Query(description="next_cursor of the previous page", pattern=CURSOR_PATTERN)
+]
 
 
 class ApiError(Exception):
@@ -317,8 +339,11 @@ def _country_filter(country: str | None) -> str | None:
         return None
     try:
         return resolve_country(country)
-    except (CountryCodeError, UnknownCountryError) as exc:
+    except CountryCodeError as exc:
         raise ApiError(422, f"query parameter 'country': {exc}") from None
+    except UnknownCountryError as exc:
+        # Well-formed but no country: the same 404 as the country's own path.
+        raise ApiError(404, f"query parameter 'country': {exc}") from None
 
 
 def _country_path(iso: str) -> str:
@@ -330,14 +355,34 @@ def _country_path(iso: str) -> str:
         raise ApiError(404, str(exc)) from None
 
 
-def _utc(moment: datetime | None, name: str) -> datetime | None:
-    """An aware UTC time; a time without offset is read as UTC."""
-    if moment is None:
+def _parse_time(text: str | None, name: str) -> datetime | None:
+    """A time filter's value as an aware UTC time: a date is its UTC midnight.
+
+    Beyond the range of ``datetime`` in UTC (year 1 at +14:00) the value is clamped: every
+    stored change is after the one and before the other, which is what the filter means.
+    """
+    if text is None:
         return None
     try:
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ApiError(422, f"query parameter {name!r}: out of range") from None
+        if _DATE_RE.fullmatch(text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        if _DATE_TIME_RE.fullmatch(text):
+            normal = text.upper()
+            if normal[17:19] == "60":  # a leap second (RFC 3339): the second before
+                normal = normal[:17] + "59" + normal[19:]
+            moment = datetime.fromisoformat(normal)
+            try:
+                return moment.astimezone(UTC)
+            except OverflowError:
+                low = moment.year == 1
+                return (datetime.min if low else datetime.max).replace(tzinfo=UTC)
+    except ValueError:
+        raise ApiError(422, f"query parameter {name!r}: {text!r} is not a valid date") from None
+    raise ApiError(
+        422,
+        f"query parameter {name!r}: expected a date (2026-11-01) or an RFC 3339 date-time"
+        " with an offset (2026-11-01T00:00:00Z)",
+    )
 
 
 def _publishers() -> dict[str, str]:
@@ -424,26 +469,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/v1/advisories",
         response_model=AdvisoriesOut,
-        responses=responses,
+        responses=_responses(csv=True, not_found=True),
         summary="Current advisories",
     )
     async def advisories(
         request: Request,
         source: SourceQuery = None,
-        country: Annotated[
-            str | None, Query(description="Only this country (alpha-2, alpha-3 or ISO 3166-2)")
-        ] = None,
+        country: CountryQuery = None,
         min_level: Annotated[int | None, Query(ge=1, le=4, description="Level at least")] = None,
         changed_since: Annotated[
-            datetime | None,
-            Query(description="Only advisories whose current version was stored at or after"),
+            str | None,
+            Query(
+                description="Only advisories whose current version was stored at or after"
+                " this date (UTC midnight) or time",
+                json_schema_extra=_TIME_SCHEMA,
+            ),
         ] = None,
         format: FmtQuery = None,
     ) -> Response:
         fmt = negotiate(format, request.headers.get("accept"))
         sources_wanted = _source_filter(source)
         code = _country_filter(country)
-        since = _utc(changed_since, "changed_since")
+        since = _parse_time(changed_since, "changed_since")
 
         async def build(_: ReadStore, snapshot: Snapshot) -> Prepared:
             rows = filter_advisories(
@@ -519,7 +566,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store: ReadStore,
         *,
         cursor: str | None,
-        since: datetime | None,
+        since: str | None,
         kind: str | None,
         source: str | None,
         country: str | None,
@@ -531,7 +578,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiError(422, f"query parameter 'cursor': {exc}") from None
         rows = await store.changes(
             before_id=before,
-            since=_utc(since, "since"),
+            since=_parse_time(since, "since"),
             kinds=None if kind is None else [kind],
             sources=_source_filter(source),
             country=_country_filter(country),
@@ -544,7 +591,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/v1/changes",
         response_model=ChangesOut,
-        responses=_responses(csv=True, link=True),
+        responses=_responses(csv=True, not_found=True, link=True),
         summary="Classified changes, newest first (keyset-paginated)",
     )
     async def changes(
@@ -553,9 +600,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         kind: KindQuery = None,
         source: SourceQuery = None,
         country: CountryQuery = None,
-        cursor: Annotated[
-            str | None, Query(max_length=64, description="next_cursor of the previous page")
-        ] = None,
+        cursor: CursorQuery = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         format: FmtQuery = None,
     ) -> Response:
@@ -595,7 +640,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "description": "An Atom 1.0 feed of the changes, newest first",
                 "content": {"application/atom+xml": {"schema": {"type": "string"}}},
             },
-            **_responses(csv=False, ok=False),
+            **_responses(csv=False, not_found=True, ok=False),
         },
         summary="Classified changes as an Atom feed",
     )
@@ -751,12 +796,25 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     )
 
 
+#: What a parameter that misses its pattern is, in words (the pattern says it to a machine).
+_PATTERN_MESSAGES: Final = {
+    "iso": "invalid country code {value!r}: use ISO 3166-1 alpha-2 or alpha-3 (FR, FRA)"
+    " or an ISO 3166-2 code (PT-20)",
+    "country": "invalid country code {value!r}: use ISO 3166-1 alpha-2 or alpha-3 (FR, FRA)"
+    " or an ISO 3166-2 code (PT-20)",
+    "cursor": "invalid cursor: pass the next_cursor of a previous page",
+}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = [str(p) for p in err.get("loc", ())]
         where = f"{loc[0]} parameter {'.'.join(loc[1:])!r}" if len(loc) > 1 else "request"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = err.get("msg", "invalid")
+        if err.get("type") == "string_pattern_mismatch" and loc and loc[-1] in _PATTERN_MESSAGES:
+            message = _PATTERN_MESSAGES[loc[-1]].format(value=err.get("input"))
+        parts.append(f"{where}: {message}")
     return " ".join("; ".join(parts).split())
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from xml.etree import ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.http import (
     CSV,
+    CURSOR_PATTERN,
     AtomEntry,
     CsvTable,
     Prepared,
@@ -105,9 +109,25 @@ def test_csv_body_round_trips_with_a_header() -> None:
 
 def test_cursor_round_trip_and_rejects_anything_else() -> None:
     assert decode_cursor(encode_cursor(12345)) == 12345
-    for bad in ("", "abc", "!!!!", encode_cursor(1)[:-1] + "*", "YzE6LTE"):  # last: "c1:-1"
+    bad_cursors = ("", "abc", "!!!!", encode_cursor(1)[:-1] + "*", encode_cursor(1) + "\n")
+    for bad in (*bad_cursors, "YzE6LTE", "gAAAAAAAAAA"):  # "c1:-1"; the sign bit set
         with pytest.raises(ValueError, match="invalid cursor"):
             decode_cursor(bad)
+
+
+@pytest.mark.parametrize("change_id", [0, 1, 255, 12345, 2**31, 2**63 - 1])
+def test_every_cursor_matches_the_declared_pattern(change_id: int) -> None:
+    cursor = encode_cursor(change_id)
+    assert re.fullmatch(CURSOR_PATTERN, cursor), cursor
+    assert decode_cursor(cursor) == change_id
+
+
+@given(st.from_regex(CURSOR_PATTERN, fullmatch=True))
+def test_every_string_of_the_declared_pattern_is_a_cursor(cursor: str) -> None:
+    # The OpenAPI document declares the pattern: whatever matches it must be accepted.
+    change_id = decode_cursor(cursor)
+    assert 0 <= change_id < 2**63
+    assert encode_cursor(change_id) == cursor
 
 
 def test_atom_feed_is_valid_xml_with_escaped_text() -> None:

@@ -260,6 +260,31 @@ async def test_bad_country_codes_are_one_line_errors(
     assert_one_line_error(await client.post("/v1/advisories"), 405)
 
 
+async def test_filters_accept_exactly_what_the_schema_declares(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    first = await db.fetchval("SELECT min(detected_at) FROM changes")
+    total = await db.fetchval("SELECT count(*) FROM changes")
+    # A date is its UTC midnight; a date-time needs its offset; a Unix timestamp is no time.
+    for since in (first.date().isoformat(), first.isoformat(), "0001-01-01T00:00:00+14:00"):
+        page = await client.get("/v1/changes", params={"since": since, "limit": 500})
+        assert page.status_code == 200, (since, page.text)
+        assert len(page.json()["changes"]) == min(total, 500)
+    for name, path in (("since", "/v1/changes"), ("changed_since", "/v1/advisories")):
+        for bad in ("0.5", "1700000000", "2026-11-01T00:00:00", "2026-02-30", "yesterday"):
+            assert name in assert_one_line_error(await client.get(path, params={name: bad}), 422)
+    # A well-formed code of no country is a 404, as on the country's own path.
+    for path in ("/v1/advisories", "/v1/changes", "/v1/changes.atom"):
+        message = assert_one_line_error(await client.get(path, params={"country": "zz"}), 404)
+        assert "unknown country code 'zz'" in message
+        assert "invalid country code" in assert_one_line_error(
+            await client.get(path, params={"country": "<b>"}), 422
+        )
+    # Any string of the declared cursor pattern is accepted.
+    empty = await client.get("/v1/changes", params={"cursor": "AAAAAAAAAAA"})
+    assert empty.status_code == 200 and empty.json()["changes"] == []
+
+
 async def test_history_against_the_stored_versions(
     client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
