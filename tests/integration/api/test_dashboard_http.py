@@ -53,6 +53,24 @@ async def test_every_page_is_html_with_the_security_headers(client: httpx.AsyncC
         assert "<script" not in response.text and " style=" not in response.text, path
 
 
+async def test_every_navigation_link_answers_and_api_is_the_openapi_document(
+    client: httpx.AsyncClient,
+) -> None:
+    page = (await client.get("/")).text
+    nav = re.search(r'<nav aria-label="pages">(.*?)</nav>', page, re.S)
+    assert nav is not None
+    links = dict(
+        (html.unescape(text), html.unescape(href))
+        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav[1])
+    )
+    assert set(links) == {"Map", "Changes", "Sources", "API"}, links
+    for href in links.values():
+        assert (await client.get(href)).status_code == 200, href
+    # The API link describes the API; it is not a multi-megabyte data dump for a browser.
+    api = await client.get(links["API"])
+    assert api.json()["openapi"].startswith("3."), links["API"]
+
+
 async def test_country_codes_in_any_form_and_unknown_ones(client: httpx.AsyncClient) -> None:
     country = await a_stored_country(client)
     found = pycountry.countries.get(alpha_2=country)
