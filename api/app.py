@@ -52,6 +52,7 @@ from api.http import (
     CSV,
     CURSOR_PATTERN,
     JSON,
+    NOSNIFF,
     AtomEntry,
     CsvTable,
     Prepared,
@@ -243,6 +244,7 @@ async def _send_unavailable(send: Send) -> None:
                 (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
                 (b"retry-after", str(RETRY_AFTER).encode()),
                 (b"cache-control", b"no-store"),
+                (NOSNIFF[0].lower().encode(), NOSNIFF[1].encode()),
             ],
         }
     )
@@ -701,7 +703,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(
             json_body(body.model_dump(mode="json")),
             media_type=JSON,
-            headers={"Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store", NOSNIFF[0]: NOSNIFF[1]},
         )
 
     _include_dashboard(app)
@@ -792,7 +794,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
         json_body({"error": message}),
         status_code=status,
         media_type=JSON,
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={"Cache-Control": "no-store", NOSNIFF[0]: NOSNIFF[1], **(headers or {})},
     )
 
 

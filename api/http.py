@@ -31,6 +31,7 @@ __all__ = [
     "CURSOR_PATTERN",
     "GZIP_MIN_BYTES",
     "JSON",
+    "NOSNIFF",
     "AtomEntry",
     "CsvTable",
     "Prepared",
@@ -56,6 +57,9 @@ ATOM: Final = "application/atom+xml; charset=utf-8"
 GZIP_MIN_BYTES: Final = 1024
 #: Short: the data changes at most every few minutes, and a 304 costs almost nothing.
 CACHE_CONTROL: Final = "public, max-age=30"
+#: On every response (304s and errors too): a browser must never guess another media type
+#: than the one sent, e.g. run scraped text in a JSON or CSV body as HTML.
+NOSNIFF: Final = ("X-Content-Type-Options", "nosniff")
 _ATOM_NS: Final = "http://www.w3.org/2005/Atom"
 # Cells a spreadsheet would evaluate as a formula (OWASP's CSV-injection list).
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -317,6 +321,7 @@ class Prepared:
     def headers(self, *, with_body: bool) -> list[tuple[bytes, bytes]]:
         """Raw ASGI headers: validators, caching, ``Vary``; content headers with the body."""
         out = [
+            (NOSNIFF[0].lower().encode(), NOSNIFF[1].encode()),
             (b"etag", self.etag.encode()),
             (b"cache-control", CACHE_CONTROL.encode()),
             (b"vary", b"Accept, Accept-Encoding"),

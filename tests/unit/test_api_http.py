@@ -165,6 +165,8 @@ def test_prepared_headers_and_cache_bounds() -> None:
     assert with_body[b"content-length"] == b"5"
     assert with_body[b"vary"] == b"Accept, Accept-Encoding"
     assert b"content-type" not in dict(prepared.headers(with_body=False))
+    for body in (True, False):  # a 304 as well as a 200
+        assert dict(prepared.headers(with_body=body))[b"x-content-type-options"] == b"nosniff"
 
     cache = ResponseCache(version=(1,), max_entries=2)
     for key in ("a", "b", "c"):

@@ -415,6 +415,41 @@ async def test_conditional_requests(client: httpx.AsyncClient, db: asyncpg.Conne
     assert parsedate_to_datetime(modified) == checked.replace(microsecond=0)
 
 
+async def test_every_api_response_says_nosniff(client: httpx.AsyncClient) -> None:
+    ok = [
+        "/v1/sources",
+        "/v1/advisories",
+        "/v1/advisories?format=csv",
+        "/v1/countries/FR",
+        "/v1/countries/FR/history",
+        "/v1/changes?limit=5",
+        "/v1/changes.atom",
+        "/healthz",
+    ]
+    for path in ok:
+        first = await client.get(path)
+        assert first.status_code == 200, path
+        assert first.headers["x-content-type-options"] == "nosniff", path
+        if "etag" in first.headers:
+            again = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+            assert again.status_code == 304, path
+            assert again.headers["x-content-type-options"] == "nosniff", path
+        head = await client.head(path)
+        assert head.headers["x-content-type-options"] == "nosniff", path
+    for path, status in (
+        ("/v1/countries/ZZ", 404),
+        ("/v1/countries/F1", 422),
+        ("/v1/advisories?min_level=9", 422),
+        ("/v1/nothing-here", 404),
+    ):
+        error = await client.get(path)
+        assert error.status_code == status, path
+        assert error.headers["x-content-type-options"] == "nosniff", path
+    refused = await client.post("/v1/advisories")
+    assert refused.status_code == 405
+    assert refused.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_gzip_for_clients_that_take_it(api_server: str) -> None:
     async with httpx.AsyncClient(base_url=api_server, timeout=30) as http:
         plain = await http.get("/v1/advisories", headers={"Accept-Encoding": "identity"})

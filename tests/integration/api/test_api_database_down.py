@@ -61,6 +61,7 @@ def _assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/json"
     assert "\n" not in response.text
     assert set(response.json()) == {"error"}
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_503_while_postgres_is_down_and_recovery_without_restart(
