@@ -423,6 +423,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         " with the classified history of changes. Read-only.",
         docs_url=None,  # FastAPI's docs pages load their scripts from a CDN
         redoc_url=None,
+        openapi_url=None,  # served below, with an ETag like every other resource
         lifespan=lifespan,
     )
     app.state.service = service
@@ -705,6 +706,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_type=JSON,
             headers={"Cache-Control": "no-store", NOSNIFF[0]: NOSNIFF[1]},
         )
+
+    # The document never changes within a process: built once, on the first request (every
+    # route is registered by then), then answered like any prepared response, 304s included.
+    openapi_document: list[Prepared] = []
+
+    @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
+    async def openapi_json() -> Response:
+        if not openapi_document:
+            body = json_body(app.openapi())
+            openapi_document.append(Prepared.build(body, JSON, last_modified=None))
+        return PreparedResponse(openapi_document[0])
 
     _include_dashboard(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]

@@ -425,6 +425,7 @@ async def test_every_api_response_says_nosniff(client: httpx.AsyncClient) -> Non
         "/v1/changes?limit=5",
         "/v1/changes.atom",
         "/healthz",
+        "/openapi.json",
     ]
     for path in ok:
         first = await client.get(path)
@@ -489,6 +490,25 @@ async def test_openapi_document_is_served_and_no_cdn_docs(client: httpx.AsyncCli
     )
     assert (await client.get("/docs")).status_code == 404
     assert "cdn" not in json.dumps(schema).lower()
+
+
+async def test_openapi_document_has_a_strong_etag_and_304(client: httpx.AsyncClient) -> None:
+    first = await client.get("/openapi.json")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/json"
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert first.headers["cache-control"] == "public, max-age=30"
+    assert first.headers["x-content-type-options"] == "nosniff"
+    again = await client.get("/openapi.json")
+    assert again.headers["etag"] == etag and again.content == first.content
+    current = await client.get("/openapi.json", headers={"If-None-Match": etag})
+    assert current.status_code == 304 and current.content == b""
+    assert current.headers["etag"] == etag
+    other = await client.get("/openapi.json", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.json() == first.json()
+    head = await client.head("/openapi.json")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
 
 
 # --------------------------------------------------------------------------- data changes
