@@ -10,6 +10,10 @@ One background task per process keeps three things true without a request waitin
   notifications are lost (a dropped listener connection, a database without V005);
 * :attr:`Service.available` says whether PostgreSQL answered the last check, so every
   data endpoint can answer 503 at once instead of serving data it cannot vouch for.
+
+An outage is logged twice: one WARNING with the reason when PostgreSQL stops answering and
+one INFO when it is back; every failed retry in between is DEBUG (asyncpg's pool, which
+logs a traceback each time it fails to restore its connection floor, included).
 """
 
 from __future__ import annotations
@@ -40,6 +44,26 @@ DB_ERRORS: Final = (*DATABASE_ERRORS, asyncpg.InterfaceError)
 # Notifications come in bursts during a crawl (one per storing transaction): coalesce them.
 _MIN_REFRESH_GAP: Final = 0.25
 _CONNECT_TIMEOUT: Final = 5.0
+#: What asyncpg's pool logs, with a traceback, each time it fails to reconnect its floor.
+_POOL_RETRY_MESSAGE: Final = "Failed to restore the pool connection floor"
+
+
+def _reason(exc: BaseException) -> str:
+    return one_line(str(exc) or type(exc).__name__, limit=300)
+
+
+class _PoolRetries(logging.Filter):
+    """Turns asyncpg's per-retry pool warning (a traceback each time) into one DEBUG line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith(_POOL_RETRY_MESSAGE):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        log.debug("pool reconnect failed: %s", "unknown" if exc is None else _reason(exc))
+        return False
+
+
+_POOL_RETRIES: Final = _PoolRetries()
 
 
 class Unavailable(Exception):
@@ -65,6 +89,8 @@ class Service:
         self.snapshot: Snapshot | None = None
         self.cache = ResponseCache(version=())
         self.available = False
+        # Whether the current outage has been logged (its WARNING once, then DEBUG).
+        self._outage_logged = False
         #: Snapshot reloads since start (the tests and the bench read it).
         self.reloads = 0
 
@@ -72,6 +98,7 @@ class Service:
 
     async def start(self) -> None:
         """Start the background task (returns at once, whether or not PostgreSQL is up)."""
+        logging.getLogger("asyncpg.pool").addFilter(_POOL_RETRIES)  # once: same instance
         self._task = asyncio.create_task(self._run(), name="api-data-version")
 
     async def stop(self) -> None:
@@ -98,10 +125,11 @@ class Service:
 
     def lost(self, exc: BaseException) -> Unavailable:
         """Record that a query found PostgreSQL gone; the caller raises what this returns."""
-        if self.available:
-            log.warning(
-                "database unavailable: %s", one_line(str(exc) or type(exc).__name__, limit=300)
-            )
+        if self._outage_logged:
+            log.debug("database still unavailable: %s", _reason(exc))
+        else:
+            log.warning("database unavailable: %s", _reason(exc))
+            self._outage_logged = True
         self.available = False
         self.wake()
         return Unavailable()
@@ -136,6 +164,9 @@ class Service:
                 self.cache = ResponseCache(version=snapshot.version.key())
                 self.reloads += 1
             self.available = True
+            if self._outage_logged:
+                log.info("database available again")
+                self._outage_logged = False
 
     async def _run(self) -> None:
         while True:

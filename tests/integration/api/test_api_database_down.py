@@ -97,8 +97,22 @@ async def test_503_while_postgres_is_down_and_recovery_without_restart(
             )
             _assert_unavailable(await http.get("/v1/sources"))
             _assert_unavailable(await http.get("/healthz"))
+            # Long enough for several reconnect attempts (the service's and the pool's).
+            await asyncio.sleep(4)
+            _assert_unavailable(await http.get("/v1/sources"))
 
             await asyncio.to_thread(_start, data_dir, port)
             await wait_until(lambda: _status(http, "/v1/advisories", 200), within=30)
             assert (await http.get("/healthz")).status_code == 200
             assert (await http.get("/v1/sources")).status_code == 200
+
+    # Two outages (at start, then the stop), each logged once going down and once back up;
+    # the retries in between (many, a second apart) log nothing at INFO.
+    log = (tmp_path / f"api-{httpx.URL(base_url).port}.log").read_text()
+    assert "Traceback" not in log, log
+    assert "asyncpg" not in log, log
+    down = [line for line in log.splitlines() if " WARNING api.service: " in line]
+    assert len(down) == 2, log
+    assert all("database unavailable: " in line and line.split(": ")[-1] for line in down)
+    up = [line for line in log.splitlines() if " INFO api.service: " in line]
+    assert [line.split(": ", 1)[1] for line in up] == ["database available again"] * 2, log
