@@ -832,12 +832,22 @@ def _validation_message(exc: RequestValidationError) -> str:
     return " ".join("; ".join(parts).split())
 
 
+def _api_path(path: str) -> bool:
+    """Whether ``path`` is the API's (JSON errors), not one of the dashboard's pages."""
+    return path.startswith("/v1/") or path in ("/healthz", "/openapi.json")
+
+
 def _install_errors(app: FastAPI) -> None:
     async def api_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return _error(exc.status, exc.message)
 
-    async def unavailable(_: Request, __: Exception) -> Response:
+    async def unavailable(request: Request, _: Exception) -> Response:
+        # A dashboard page is read by a person in a browser: an HTML page, not JSON.
+        page = getattr(request.app.state, "unavailable_page", None)
+        if page is not None and not _api_path(request.url.path):
+            response: Response = page(RETRY_AFTER)
+            return response
         return _error(503, "database unavailable; retry later", {"Retry-After": str(RETRY_AFTER)})
 
     async def invalid(_: Request, exc: Exception) -> Response:
@@ -940,5 +950,6 @@ def _include_dashboard(app: FastAPI) -> None:
             raise
     else:
         app.include_router(dashboard.router)
+        app.state.unavailable_page = dashboard.unavailable_page
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -19,7 +19,8 @@ Pages are rendered by the shared template set (:mod:`advisories.render`) and rea
 the service's in-memory snapshot and :class:`api.store.ReadStore` only. Scraped
 text is untrusted: templates autoescape, and every response carries a strict
 Content-Security-Policy (nothing inline, nothing from elsewhere, no script at
-all: the pages work without JavaScript). PostgreSQL down → the app's 503.
+all: the pages work without JavaScript). PostgreSQL down → a small HTML 503 page
+(:func:`unavailable_page`, with ``Retry-After``), where the API answers its JSON 503.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from api.service import DB_ERRORS, Service
 from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
 from api.views import CountryCodeError, UnknownCountryError, country_view, resolve_country
 
-__all__ = ["CSP", "SECURITY_HEADERS", "router"]
+__all__ = ["CSP", "SECURITY_HEADERS", "router", "unavailable_page"]
 
 #: Nothing inline, nothing from elsewhere, no script: every page works without JS.
 CSP: Final = (
@@ -146,6 +147,34 @@ def _error_page(exc: PageError) -> HTMLResponse:
         status=exc.status,
         heading=exc.heading,
         message=exc.message,
+    )
+
+
+@cache
+def _unavailable_body() -> bytes:
+    # The same page for every request of an outage: rendered once.
+    return bytes(
+        _page(
+            "dashboard/error.html",
+            active="",
+            heading="Temporarily unavailable",
+            message="The advisory database cannot be reached right now; the dashboard is"
+            " back as soon as it is. Try again in a few seconds.",
+        ).body
+    )
+
+
+def unavailable_page(retry_after: int) -> HTMLResponse:
+    """The page a browser gets while PostgreSQL is unreachable: 503, ``Retry-After``.
+
+    Args:
+        retry_after: Seconds the client is told to wait.
+    """
+    return HTMLResponse(
+        _unavailable_body(),
+        status_code=503,
+        # Like the API's 503s, never stored: the next request may well succeed.
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store", "Retry-After": str(retry_after)},
     )
 
 

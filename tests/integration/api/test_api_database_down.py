@@ -97,6 +97,9 @@ async def test_503_while_postgres_is_down_and_recovery_without_restart(
             )
             _assert_unavailable(await http.get("/v1/sources"))
             _assert_unavailable(await http.get("/healthz"))
+            page = await http.get("/changes")  # a browser's page: HTML, not JSON
+            assert page.status_code == 503 and int(page.headers["retry-after"]) > 0
+            assert page.headers["content-type"].startswith("text/html")
             # Long enough for several reconnect attempts (the service's and the pool's).
             await asyncio.sleep(4)
             _assert_unavailable(await http.get("/v1/sources"))

@@ -18,6 +18,7 @@ import pytest
 
 from advisories.render import stylesheet
 from advisories.sources import source_ids
+from api.dashboard import CSP
 from tests.conftest import free_port
 from tests.integration.api.conftest import start_api
 
@@ -149,9 +150,29 @@ async def test_pages_answer_503_while_postgresql_is_unreachable(tmp_path: Path) 
                     await asyncio.sleep(0.05)
             for path in [*PAGES, "/countries/FR"]:
                 response = await client.get(path)
-                assert response.status_code == 503, (path, response.text[:200])
+                assert_unavailable_page(response, path)
+            # The API and the health check keep their one-line JSON error.
+            for path in ("/v1/advisories", "/healthz"):
+                response = await client.get(path)
+                assert response.status_code == 503, path
                 assert response.headers["retry-after"]
+                assert response.headers["content-type"] == "application/json"
                 assert response.json() == {"error": "database unavailable; retry later"}
+
+
+def assert_unavailable_page(response: httpx.Response, path: str) -> None:
+    """A 503 for a browser: the dashboard's HTML error page, its headers and Retry-After."""
+    assert response.status_code == 503, (path, response.text[:200])
+    assert int(response.headers["retry-after"]) > 0
+    assert response.headers["content-type"].startswith("text/html"), path
+    assert response.headers["content-security-policy"] == CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert "<h1>Temporarily unavailable</h1>" in response.text, path
+    assert '<a class="brand" href="/">' in response.text  # the shared layout, navigation and all
+    assert "<script" not in response.text and " style=" not in response.text
 
 
 async def test_map_page_is_sent_gzipped_to_who_accepts_it(client: httpx.AsyncClient) -> None:
