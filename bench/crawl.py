@@ -31,7 +31,6 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ from bench.stack import (
     wait_for_quiet,
     wait_worker_polling,
 )
+from chaos.catalogue import index_entries
 from replay import DIRECTORY_SUFFIXES
 from starter.schedules import scrape_input
 from workflows import ScrapeSourceWorkflow
@@ -118,15 +118,11 @@ def catalogue_file(root: Path, source: str, path: str) -> Path:
 
 
 def expected_countries(root: Path) -> dict[str, int]:
-    """Countries per source that a complete crawl of the catalogue at ``root`` stores."""
-    counts = {}
-    for spec in SOURCES.values():
-        file = catalogue_file(root, spec.id, spec.index_path)
-        entries = parser_for(spec.id).parse_index(
-            file.read_bytes(), url=str(file), fetched_at=datetime.now(UTC)
-        )
-        counts[spec.id] = len({e.country for e in entries})
-    return counts
+    """Countries per source that a complete crawl of the catalogue at ``root`` stores (a paged
+    index counted over every page)."""
+    return {
+        spec.id: len({e.country for e in index_entries(root, spec.id)}) for spec in SOURCES.values()
+    }
 
 
 # --------------------------------------------------------------------------------------------
