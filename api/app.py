@@ -5,7 +5,8 @@ Endpoints (JSON by default, CSV with ``?format=csv`` or ``Accept: text/csv``):
 ========================================  ====================================================
 ``GET /v1/sources``                       each source: schedule, freshness, dead letters, health
 ``GET /v1/advisories``                    current advisories (``source``, ``country``,
-                                          ``min_level``, ``changed_since``)
+                                          ``min_level``, ``changed_since``), without their
+                                          summaries unless ``include=summary``
 ``GET /v1/countries/{iso}``               a country across every source, strictest, spread,
                                           disagreement
 ``GET /v1/countries/{iso}/history``       every version per source with its change kind
@@ -85,6 +86,7 @@ from api.views import (
     UnknownCountryError,
     advisories_table,
     advisory_out,
+    advisory_with_summary_out,
     change_out,
     changes_table,
     country_name,
@@ -488,6 +490,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 json_schema_extra=_TIME_SCHEMA,
             ),
         ] = None,
+        include: Annotated[
+            Literal["summary"] | None,
+            Query(
+                description="summary: each row with the advisory's summary (the full list is"
+                " about ten times larger with them; /v1/countries/{iso} always has them)"
+            ),
+        ] = None,
         format: FmtQuery = None,
     ) -> Response:
         fmt = negotiate(format, request.headers.get("accept"))
@@ -504,11 +513,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 changed_since=since,
             )
             rows.sort(key=lambda r: (r.source, r.country))
-            out = AdvisoriesOut(advisories=[advisory_out(r) for r in rows])
+            with_summary = include == "summary"
+            # Summaries are ~90 % of the full list's bytes: only when asked for.
+            out = AdvisoriesOut(
+                advisories=[advisory_with_summary_out(r) for r in rows]
+                if with_summary
+                else [advisory_out(r) for r in rows]
+            )
             return _prepare(
                 fmt,
                 out,
-                lambda: advisories_table(out.advisories),
+                lambda: advisories_table(out.advisories, summary=with_summary),
                 last_modified=latest_of(r.last_checked_at for r in rows)
                 or snapshot.version.last_checked_at,
             )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "AdvisoriesOut",
     "AdvisoryOut",
+    "AdvisoryWithSummaryOut",
     "ChangeKindName",
     "ChangeOut",
     "ChangesOut",
@@ -113,8 +114,8 @@ class SourcesOut(_Model):
     sources: list[SourceOut]
 
 
-class AdvisoryOut(_Model):
-    """One source's current advisory for one country, on the common 1–4 scale."""
+class _AdvisoryFields(_Model):
+    """The fields of a current advisory that every list row has."""
 
     source: str
     country: str = Field(description="ISO 3166-1 alpha-2, or ISO 3166-2 for a part (PT-20)")
@@ -125,20 +126,35 @@ class AdvisoryOut(_Model):
     )
     raw_level: str = Field(description="The source's own level text, unchanged")
     title: str
-    summary: str
     url: str
     source_updated_at: datetime = Field(description="The source's own updated time")
     mapping_version: str
     withdrawn: bool
     version_id: int
+    content_hash: str = Field(
+        description="SHA-256 of the version's content (level, title, summary ...): a"
+        " new value means the summary may have changed"
+    )
     changed_at: datetime = Field(description="When this version was stored")
     last_checked_at: datetime = Field(description="When the source last confirmed it")
 
 
-class AdvisoriesOut(_Model):
-    """``/v1/advisories``."""
+class AdvisoryOut(_AdvisoryFields):
+    """One source's current advisory for one country, on the common 1–4 scale, without its
+    summary (the list's default row; ``content_hash`` tells when the summary changed)."""
 
-    advisories: list[AdvisoryOut]
+
+class AdvisoryWithSummaryOut(_AdvisoryFields):
+    """A list row with the advisory's summary (``include=summary``)."""
+
+    summary: str = Field(description="The source's summary text (up to ~15 KB)")
+
+
+class AdvisoriesOut(_Model):
+    """``/v1/advisories``: compact rows, or rows with their summaries (``include=summary``)."""
+
+    # Two sibling models, neither a subclass of the other, so a row is exactly one of them.
+    advisories: list[AdvisoryOut] | list[AdvisoryWithSummaryOut]
 
 
 class CountrySourceOut(_Model):

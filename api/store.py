@@ -51,7 +51,7 @@ SELECT (SELECT coalesce(max(id), 0) FROM advisory_versions) AS max_version,
 CURRENT_SQL = """
 SELECT a.source, a.country, a.country_name, a.level, a.regional_level, a.raw_level, a.title,
        a.summary, a.url, a.source_updated_at, a.mapping_version, a.withdrawn, a.version_id,
-       v.created_at AS changed_at, a.last_checked_at
+       v.content_hash, v.created_at AS changed_at, a.last_checked_at
 FROM advisories a JOIN advisory_versions v ON v.id = a.version_id
 ORDER BY a.country, a.source
 """
@@ -130,6 +130,7 @@ class AdvisoryRow:
     mapping_version: str
     withdrawn: bool
     version_id: int
+    content_hash: str
     changed_at: datetime
     last_checked_at: datetime
 

@@ -21,6 +21,7 @@ from advisories.countries import from_alpha2, from_alpha3
 from api.http import CsvTable
 from api.models import (
     AdvisoryOut,
+    AdvisoryWithSummaryOut,
     ChangeOut,
     CountryOut,
     CountrySourceOut,
@@ -149,8 +150,15 @@ def filter_advisories(
 
 
 def advisory_out(row: AdvisoryRow) -> AdvisoryOut:
-    """The API form of a current advisory."""
-    return AdvisoryOut(**asdict(row))
+    """The list's compact form of a current advisory: every field but the summary."""
+    fields = asdict(row)
+    del fields["summary"]
+    return AdvisoryOut(**fields)
+
+
+def advisory_with_summary_out(row: AdvisoryRow) -> AdvisoryWithSummaryOut:
+    """The list's form of a current advisory with its summary (``include=summary``)."""
+    return AdvisoryWithSummaryOut(**asdict(row))
 
 
 def version_out(row: VersionRow) -> VersionOut:
@@ -176,9 +184,17 @@ def _fields(model: type[Any]) -> list[str]:
     return list(model.model_fields)
 
 
-def advisories_table(items: Sequence[AdvisoryOut]) -> CsvTable:
-    """``/v1/advisories`` as CSV: one row per advisory, the JSON's fields as columns."""
-    return CsvTable(_fields(AdvisoryOut), [dict(a) for a in items])
+def advisories_table(
+    items: Sequence[AdvisoryOut] | Sequence[AdvisoryWithSummaryOut], *, summary: bool = False
+) -> CsvTable:
+    """``/v1/advisories`` as CSV: one row per advisory, the JSON's fields as columns.
+
+    Args:
+        items: The rows, all of one model.
+        summary: Whether they carry summaries (a ``summary`` column, last).
+    """
+    model = AdvisoryWithSummaryOut if summary else AdvisoryOut
+    return CsvTable(_fields(model), [dict(a) for a in items])
 
 
 def country_table(view: CountryOut) -> CsvTable:

@@ -40,6 +40,7 @@ def row(
         "mapping_version": "1",
         "withdrawn": withdrawn,
         "version_id": 1,
+        "content_hash": "0" * 64,
         "changed_at": T0,
         "last_checked_at": T0,
     }

@@ -63,6 +63,7 @@ def row(source: str, country: str, level: int, **kw: object) -> AdvisoryRow:
         "mapping_version": "1",
         "withdrawn": False,
         "version_id": 1,
+        "content_hash": "0" * 64,
         "changed_at": T0,
         "last_checked_at": T0,
     }

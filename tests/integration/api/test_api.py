@@ -183,6 +183,51 @@ async def test_advisories_csv_matches_json(client: httpx.AsyncClient) -> None:
                 assert row[key] == cell(value), key
 
 
+async def test_list_has_summaries_only_when_asked(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    compact = (await client.get("/v1/advisories")).json()["advisories"]
+    full = (await client.get("/v1/advisories", params={"include": "summary"})).json()["advisories"]
+    assert compact and all("summary" not in a for a in compact)
+    # The same rows, each with exactly one more field: the summary.
+    assert [{k: v for k, v in a.items() if k != "summary"} for a in full] == compact
+    assert all(set(a) - set(c) == {"summary"} for a, c in zip(full, compact, strict=True))
+    # The content hash is the stored version's.
+    hashes = await db.fetch(
+        "SELECT a.source, a.country, v.content_hash FROM advisories a"
+        " JOIN advisory_versions v ON v.id = a.version_id"
+    )
+    assert {(a["source"], a["country"]): a["content_hash"] for a in compact} == {
+        (r["source"], r["country"]): r["content_hash"] for r in hashes
+    }
+    # Each summary is the one the country's own view shows for that source.
+    for code in sorted({a["country"] for a in full}):
+        view = (await client.get(f"/v1/countries/{code}")).json()
+        assert {s["source"]: s["summary"] for s in view["sources"]} == {
+            a["source"]: a["summary"] for a in full if a["country"] == code
+        }, code
+    assert any(a["summary"] for a in full)
+    # Filters compose with include, and the compact list is the smaller representation.
+    uk = await client.get(
+        "/v1/advisories", params={"source": "uk_foreign_office", "include": "summary"}
+    )
+    assert [a for a in full if a["source"] == "uk_foreign_office"] == uk.json()["advisories"]
+    plain = await client.get("/v1/advisories")
+    with_summary = await client.get("/v1/advisories", params={"include": "summary"})
+    assert len(plain.content) < len(with_summary.content)
+    assert plain.headers["etag"] != with_summary.headers["etag"]
+    assert_one_line_error(await client.get("/v1/advisories", params={"include": "body"}), 422)
+
+    # The CSV follows: no summary column by default, the summary last with include=summary.
+    rows = parse_csv(await client.get("/v1/advisories", params={"format": "csv"}))
+    assert list(rows[0]) == list(compact[0])
+    rows = parse_csv(
+        await client.get("/v1/advisories", params={"format": "csv", "include": "summary"})
+    )
+    assert list(rows[0]) == [*compact[0], "summary"]
+    assert [r["summary"] for r in rows] == [cell(a["summary"]) for a in full]
+
+
 # --------------------------------------------------------------------------- countries
 
 
