@@ -6,14 +6,16 @@ advisory HTML too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
-from bs4 import CData, NavigableString, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from bs4.element import PreformattedString
 
 from advisories.text import collapse
 
-__all__ = ["BLOCK_TAGS", "INVISIBLE_TAGS", "STATEMENT_TAGS", "plain_text"]
+__all__ = ["BLOCK_TAGS", "INVISIBLE_TAGS", "STATEMENT_TAGS", "html_tree", "plain_text"]
 
 #: Tags after which text belongs to a new line of thought; inline tags (b, a,
 #: span) are joined without a space so "<b>Saudi Arabia</b>." stays one word.
@@ -25,6 +27,28 @@ BLOCK_TAGS: Final = frozenset({
 STATEMENT_TAGS: Final = frozenset({"p", "li", "div", "td", "h1", "h2", "h3", "h4", "h5", "h6"})
 #: Elements whose content is never text a reader sees.
 INVISIBLE_TAGS: Final = frozenset({"script", "style", "template", "head"})
+
+
+@contextmanager
+def html_tree(markup: str) -> Iterator[BeautifulSoup]:
+    """``markup`` parsed (BeautifulSoup on lxml), its tree taken apart when the block ends.
+
+    A BeautifulSoup tree is a web of reference cycles (parent, sibling and next-element
+    links) that only the cyclic garbage collector frees, and parsing a page allocates
+    enough objects to move the tree into an older generation, collected rarely: without
+    this, the trees of finished documents piled up in the worker (about 7 MB of Python
+    objects after a run of German pages). Taking it apart (under a millisecond for a
+    German page, whose parse takes about 50) frees it at once.
+    """
+    soup = BeautifulSoup(markup, "lxml")
+    try:
+        yield soup
+    finally:
+        # The root's own decompose stops at itself (it has no next element): each
+        # top-level subtree is taken apart first.
+        while soup.contents:
+            soup.contents[0].decompose()
+        soup.decompose()
 
 
 def plain_text(node: Tag, blocks: list[str]) -> str:

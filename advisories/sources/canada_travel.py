@@ -64,7 +64,7 @@ from advisories.sources._base import (
     SyntheticInput,
     SyntheticOutput,
 )
-from advisories.sources._html import plain_text
+from advisories.sources._html import html_tree, plain_text
 from advisories.sources._json import load_json_object
 from advisories.sources._synthetic import checked, draw_time, json_text, labelled, spread
 from advisories.text import collapse
@@ -221,15 +221,15 @@ def _document(data: dict[str, Any], url: str) -> Advisory:
     eng = _english(data, fail)
     state = _state(data, eng, fail)
     advisories_html = eng.get("advisories")
-    soup = BeautifulSoup(advisories_html if isinstance(advisories_html, str) else "", "lxml")
-    regional = _regional_level(soup, fail)
+    with html_tree(advisories_html if isinstance(advisories_html, str) else "") as soup:
+        regional = _regional_level(soup, fail)
+        advisory_text = collapse(plain_text(soup, []))
     published = data.get("date-published")
     updated_at = (
         _date_published(published, fail)
         if published is not None
         else _friendly_date(eng.get("friendly-date"), fail)
     )
-    advisory_text = collapse(plain_text(soup, []))
     return Advisory(
         source=SOURCE_ID,
         country=country,

@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import Tag
 
 from advisories.countries import from_alpha2, from_alpha3
 from advisories.errors import ContractError, ParseError
@@ -62,7 +62,7 @@ from advisories.sources._base import (
     SyntheticInput,
     SyntheticOutput,
 )
-from advisories.sources._html import plain_text
+from advisories.sources._html import html_tree, plain_text
 from advisories.sources._json import load_json
 from advisories.sources._synthetic import checked, draw_time, iso, labelled, spread
 from advisories.text import collapse
@@ -324,7 +324,8 @@ def _timestamp(value: object, field: str, fail: _Fail) -> datetime:
 def _html_text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         return ""
-    return collapse(plain_text(BeautifulSoup(value, "lxml"), []))
+    with html_tree(value) as soup:
+        return collapse(plain_text(soup, []))
 
 
 def security_text(content: object) -> str:
@@ -335,24 +336,28 @@ def security_text(content: object) -> str:
     """
     if not isinstance(content, str) or not content.strip():
         return ""
-    soup = BeautifulSoup(content, "lxml")
-    for box in soup.select("blockquote.info-box"):
-        box.decompose()
-    heading = next(
-        (h for h in soup.find_all("h2") if collapse(h.get_text(" ")).startswith(_SECURITY_HEADING)),
-        None,
-    )
-    if not isinstance(heading, Tag):
-        return collapse(plain_text(soup, []))
-    parts = [collapse(heading.get_text(" "))]
-    for sibling in heading.next_siblings:
-        if isinstance(sibling, Tag) and sibling.name == "h2":
-            break
-        if isinstance(sibling, Tag):
-            parts.append(collapse(plain_text(sibling, [])) if sibling.contents else "")
-        elif isinstance(sibling, str):
-            parts.append(collapse(sibling))
-    return " ".join(p for p in parts if p)
+    with html_tree(content) as soup:
+        for box in soup.select("blockquote.info-box"):
+            box.decompose()
+        heading = next(
+            (
+                h
+                for h in soup.find_all("h2")
+                if collapse(h.get_text(" ")).startswith(_SECURITY_HEADING)
+            ),
+            None,
+        )
+        if not isinstance(heading, Tag):
+            return collapse(plain_text(soup, []))
+        parts = [collapse(heading.get_text(" "))]
+        for sibling in heading.next_siblings:
+            if isinstance(sibling, Tag) and sibling.name == "h2":
+                break
+            if isinstance(sibling, Tag):
+                parts.append(collapse(plain_text(sibling, [])) if sibling.contents else "")
+            elif isinstance(sibling, str):
+                parts.append(collapse(sibling))
+        return " ".join(p for p in parts if p)
 
 
 # --- the synthetic catalogue's imitation ------------------------------------------------

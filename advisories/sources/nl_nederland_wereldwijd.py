@@ -69,7 +69,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pycountry
-from bs4 import BeautifulSoup
 from lxml import etree
 
 from advisories.countries import KOSOVO, from_alpha3
@@ -88,7 +87,7 @@ from advisories.sources._base import (
     SyntheticOutput,
     query_file,
 )
-from advisories.sources._html import plain_text
+from advisories.sources._html import html_tree, plain_text
 from advisories.sources._json import load_json
 from advisories.sources._synthetic import SYNTHETIC_KEY, SYNTHETIC_NOTE, checked, draw_time
 from advisories.text import collapse
@@ -431,7 +430,8 @@ def _html(fragment: str) -> tuple[str, list[str]]:
     if not fragment.strip():
         return "", []
     blocks: list[str] = []
-    text = collapse(plain_text(BeautifulSoup(fragment, "lxml"), blocks))
+    with html_tree(fragment) as soup:
+        text = collapse(plain_text(soup, blocks))
     # Block by block, so that no sentence is read across two list items.
     return text, blocks or [text]
 
@@ -442,9 +442,11 @@ def _content_blocks(root: Any) -> list[tuple[str, str, list[str]]]:
     for block in root.iterfind("content/category/contentblock"):
         title = collapse(block.findtext("paragraphtitle") or "")
         paragraph = block.findtext("paragraph") or ""
-        soup = BeautifulSoup(paragraph, "lxml") if paragraph.strip() else None
-        text = collapse(plain_text(soup, [])) if soup is not None else ""
-        headings = [collapse(h.get_text(" ")) for h in soup.find_all("h4")] if soup else []
+        text, headings = "", []
+        if paragraph.strip():
+            with html_tree(paragraph) as soup:
+                text = collapse(plain_text(soup, []))
+                headings = [collapse(h.get_text(" ")) for h in soup.find_all("h4")]
         found.append((title, text, headings))
     return found
 

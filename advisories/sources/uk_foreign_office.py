@@ -40,7 +40,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import pycountry
-from bs4 import BeautifulSoup
 
 from advisories.countries import (
     Destination,
@@ -61,7 +60,7 @@ from advisories.sources._base import (
     SyntheticInput,
     SyntheticOutput,
 )
-from advisories.sources._html import plain_text
+from advisories.sources._html import html_tree, plain_text
 from advisories.sources._json import load_json_object
 from advisories.sources._synthetic import checked, draw_time, iso, json_text, labelled, spread
 from advisories.text import collapse
@@ -368,7 +367,8 @@ def _html_text(html: object) -> str:
     """Collapsed plain text of an HTML fragment (``""`` for anything else)."""
     if not isinstance(html, str) or not html.strip():
         return ""
-    return collapse(plain_text(BeautifulSoup(html, "lxml"), []))
+    with html_tree(html) as soup:
+        return collapse(plain_text(soup, []))
 
 
 def _object(value: object, field: str, fail: _Fail) -> dict[str, Any]:

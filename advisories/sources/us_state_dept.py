@@ -32,7 +32,6 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup
 from lxml import etree
 
 from advisories.countries import (
@@ -58,7 +57,7 @@ from advisories.sources._base import (
     SyntheticOutput,
     index_of_advisories,
 )
-from advisories.sources._html import plain_text
+from advisories.sources._html import html_tree, plain_text
 from advisories.text import collapse
 
 SOURCE_ID: Final = "us_state_dept"
@@ -212,9 +211,9 @@ def _parse_item(element: etree._Element, position: int, url: str) -> _Item:
     level, raw_level, name = _level_and_name(element, title, fail)
     published = _published(element.findtext("pubDate"), fail)
     destination, is_aem = _destination(name, link, fail)
-    soup = BeautifulSoup(element.findtext("description") or "", "lxml")
     blocks: list[str] = []
-    summary = collapse(plain_text(soup, blocks))
+    with html_tree(element.findtext("description") or "") as soup:
+        summary = collapse(plain_text(soup, blocks))
     return _Item(
         position=position,
         title=title,
