@@ -494,7 +494,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Literal["summary"] | None,
             Query(
                 description="summary: each row with the advisory's summary (the full list is"
-                " about ten times larger with them; /v1/countries/{iso} always has them)"
+                " about eight times larger with them; /v1/countries/{iso} always has them)"
             ),
         ] = None,
         format: FmtQuery = None,
