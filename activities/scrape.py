@@ -18,6 +18,7 @@ with the wait, giving its slot back; the workflow sleeps on a durable timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -198,13 +199,28 @@ class ScrapeActivities:
         self._documents = DocumentStore(pool)
         self._index = IndexStore(pool)
         self._jobs = JobStore(pool)
+        # Every batch of every source shares the worker's memory: without a cap a full
+        # crawl of six sources had 6 x 4 batches x 8 documents at once.
+        self._document_slots = asyncio.Semaphore(settings.scrape_worker_max_documents)
 
     # ------------------------------------------------------------------ requests
 
     async def _get(
-        self, source: str, url: str, *, kind: str, conditional: bool, ledger: _Ledger
+        self,
+        source: str,
+        url: str,
+        *,
+        kind: str,
+        conditional: bool,
+        ledger: _Ledger,
+        hold: contextlib.AsyncExitStack | None = None,
     ) -> FetchResult:
-        """One polite request: robots.txt, rate-limit budget, conditional GET."""
+        """One polite request: robots.txt, rate-limit budget, conditional GET.
+
+        With ``hold``, a document slot (``SCRAPE_WORKER_MAX_DOCUMENTS``) is taken once the
+        budget is granted and kept until ``hold`` closes: a source waiting for budget holds
+        no slot another source could use.
+        """
         if self._settings.robots_txt_enabled:
             await self._http.check_robots(
                 source, url, take_budget=self._budget, record=self._record_status
@@ -212,6 +228,8 @@ class ScrapeActivities:
         # Limits off: nothing to ask before the request; it is recorded afterwards (ledger).
         limits_on = self._settings.rate_limits_enabled
         grant = await self._budget(source, kind=kind, url=url) if limits_on else None
+        if hold is not None:
+            await hold.enter_async_context(self._document_slots)
         sent = time.monotonic()
         state = await self._documents.get(source, url) if conditional else None
         try:
@@ -563,10 +581,24 @@ class ScrapeActivities:
     # ------------------------------------------------------------------ countries
 
     async def _scrape_one(self, source: str, task: CountryTask, ledger: _Ledger) -> _Stored:
-        if task.document_path is None:
-            return await self._scrape_from_index(source, task, ledger)
-        url = self._settings.base_url(source) + task.document_path
-        result = await self._get(source, url, kind="document", conditional=True, ledger=ledger)
+        # The document's slot: from its request until what it carried is stored.
+        async with contextlib.AsyncExitStack() as hold:
+            if task.document_path is None:
+                return await self._scrape_from_index(source, task, ledger, hold)
+            return await self._scrape_document(source, task, task.document_path, ledger, hold)
+
+    async def _scrape_document(
+        self,
+        source: str,
+        task: CountryTask,
+        path: str,
+        ledger: _Ledger,
+        hold: contextlib.AsyncExitStack,
+    ) -> _Stored:
+        url = self._settings.base_url(source) + path
+        result = await self._get(
+            source, url, kind="document", conditional=True, ledger=ledger, hold=hold
+        )
         versions = 0
         raised: list[RaisedCountry] = []
         if not result.not_modified:
@@ -593,10 +625,14 @@ class ScrapeActivities:
             await self._index.mark_stored(source, {task.country: task.entry_hash})
         return _Stored(versions, result.requests_made, result.not_modified, result.status, raised)
 
-    async def _scrape_from_index(self, source: str, task: CountryTask, ledger: _Ledger) -> _Stored:
+    async def _scrape_from_index(
+        self, source: str, task: CountryTask, ledger: _Ledger, hold: contextlib.AsyncExitStack
+    ) -> _Stored:
         """Sources whose index carries the advisory: one country out of the index."""
         url = self._settings.index_url(source)
-        result = await self._get(source, url, kind="index", conditional=False, ledger=ledger)
+        result = await self._get(
+            source, url, kind="index", conditional=False, ledger=ledger, hold=hold
+        )
         sha = await self._documents.save_raw(
             source, result.url, result.body, fetched_at=result.fetched_at
         )

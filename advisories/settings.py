@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     scrape_batch_size: int = Field(default=100, ge=1, le=500)
     scrape_batch_concurrency: int = Field(default=8, ge=1, le=100)
     scrape_max_parallel_batches: int = Field(default=4, ge=1, le=100)
+    scrape_worker_max_documents: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Documents one worker process fetches, parses and stores at once, over"
+        " all its batches and sources (a slot is taken after the request's rate-limit budget)",
+    )
     followup_enabled: bool = Field(
         default=True,
         description="A cycle that raises a country to FOLLOWUP_MIN_LEVEL or above starts a"
