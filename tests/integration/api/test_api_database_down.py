@@ -114,8 +114,8 @@ async def test_503_while_postgres_is_down_and_recovery_without_restart(
     log = (tmp_path / f"api-{httpx.URL(base_url).port}.log").read_text()
     assert "Traceback" not in log, log
     assert "asyncpg" not in log, log
-    down = [line for line in log.splitlines() if " WARNING api.service: " in line]
-    assert len(down) == 2, log
-    assert all("database unavailable: " in line and line.split(": ")[-1] for line in down)
+    went_down = [line for line in log.splitlines() if " WARNING api.service: " in line]
+    assert len(went_down) == 2, log
+    assert all("database unavailable: " in line and line.split(": ")[-1] for line in went_down)
     up = [line for line in log.splitlines() if " INFO api.service: " in line]
     assert [line.split(": ", 1)[1] for line in up] == ["database available again"] * 2, log
