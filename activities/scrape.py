@@ -173,6 +173,13 @@ class _IndexPage:
         )
 
 
+async def _beat_every(seconds: float, details: str) -> None:
+    """Heartbeat every ``seconds`` until cancelled (the activity is alive, whatever it waits on)."""
+    while True:
+        await asyncio.sleep(seconds)
+        activity.heartbeat(details)
+
+
 def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / (1024 * 1024)
 
@@ -348,6 +355,9 @@ class ScrapeActivities:
         url = self._settings.index_url(source)
         await self._start_jobs([(inp.job_key, None)], source=source, kind="index")
         ledger = _Ledger()
+        # A killed worker's index must be retried after the heartbeat timeout, not after the
+        # start-to-close timeout: beat on a clock while fetching, parsing and storing.
+        ticker = asyncio.create_task(_beat_every(BATCH_HEARTBEAT_SECONDS, "index"))
         try:
             try:
                 # A forced run asks unconditionally; a follow-up's request stays conditional.
@@ -374,6 +384,7 @@ class ScrapeActivities:
                     inp.job_key, exc, info.attempt, inp.retry, attempts_before=0
                 )
         finally:
+            ticker.cancel()
             await self._flush(ledger)
         await self._jobs.finish(
             JobFinish(

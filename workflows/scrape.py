@@ -70,6 +70,9 @@ WHOLE_RUN_ID_PATCH = "quarantine-id-whole-run-id"
 EVEN_BATCHES_PATCH = "even-batches"
 #: ``workflow.patched`` id: raises to the follow-up level start follow-ups of other sources.
 FOLLOWUP_PATCH = "cross-source-followup"
+#: ``workflow.patched`` id: the index activity heartbeats, so a killed worker's index is retried
+#: after the heartbeat timeout instead of the 5 min start-to-close timeout.
+INDEX_HEARTBEAT_PATCH = "index-heartbeat"
 
 
 @workflow.defn
@@ -170,6 +173,11 @@ class ScrapeSourceWorkflow:
                     ),
                     task_queue=spec.priority.task_queue,
                     start_to_close_timeout=timedelta(minutes=5),
+                    heartbeat_timeout=(
+                        timedelta(seconds=BATCH_HEARTBEAT_TIMEOUT_SECONDS)
+                        if workflow.patched(INDEX_HEARTBEAT_PATCH)
+                        else None
+                    ),
                     retry_policy=activity_retry_policy(inp.retry),
                     priority=Priority(priority_key=spec.priority.priority_key),
                 )
