@@ -46,7 +46,6 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError
 
 from activities.ratelimits import RateLimitStore
-from activities.store import Connection
 from advisories.health import (
     FINISHED_STATUSES,
     NOTABLE_CHANGE_KINDS,
@@ -68,12 +67,13 @@ from advisories.health import (
     poller_live,
     reconcile,
     redact_target,
-    scrape_interval,
     signed_headers,
     target_key,
 )
+from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings
 from advisories.sources import SOURCES
+from store.pool import Connection
 
 __all__ = [
     "CURSOR_OVERLAP",
@@ -95,7 +95,6 @@ __all__ = [
     "WorkerHeartbeat",
     "WorkerHeartbeatStore",
     "default_identity",
-    "health_pool",
     "new_run_id",
 ]
 
@@ -130,19 +129,6 @@ _TASK_TYPES: Final = {
 def default_identity() -> str:
     """The identity Temporal gives a client by default: the same as the worker's pollers."""
     return f"{os.getpid()}@{socket.gethostname()}"
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def health_pool(dsn: str, *, connect_timeout: float) -> asyncpg.Pool:
-    """A small pool that connects lazily, so a database that is down is reported, not raised."""
-    pool = await asyncpg.create_pool(
-        dsn, min_size=0, max_size=2, init=_init_connection, timeout=connect_timeout
-    )
-    assert pool is not None
-    return pool
 
 
 # --------------------------------------------------------------------------- inputs and results
@@ -761,12 +747,7 @@ class HealthActivities:
         store = MetricsStore(self._pool)
         db_now = await store.ping(within_seconds=self._health.health_database_timeout_seconds)
         since = db_now - timedelta(hours=hours)
-        intervals = {
-            spec.id: scrape_interval(
-                spec.priority.interval, self._settings.schedule_overrides.get(spec.schedule_id)
-            ).total_seconds()
-            for spec in SOURCES.values()
-        }
+        intervals = scrape_intervals(self._settings.schedule_overrides)
         raw = await store.sources(
             since=since, recent_since=db_now - timedelta(hours=1), intervals=intervals
         )

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from activities.store import Connection, ensure_sources
 from advisories.ratelimit import (
     SETTING_NAMES,
     EffectiveLimits,
@@ -31,6 +30,7 @@ from advisories.ratelimit import (
     validate_policy,
 )
 from advisories.sources import SOURCES, RateLimitPolicy, get_source
+from store.pool import Connection, ensure_sources
 from worker import telemetry
 
 __all__ = ["REQUEST_KINDS", "Grant", "RateLimitStore", "RequestRecord", "UsageRow"]

@@ -27,7 +27,6 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.ratelimits import RateLimitStore
-from activities.store import Connection
 from advisories.health import CheckName
 from advisories.queues import ALL_QUEUES
 from advisories.report import (
@@ -45,6 +44,7 @@ from advisories.report import (
     render_markdown,
 )
 from advisories.sources import SOURCES, RateLimitPolicy, source_ids
+from store.pool import Connection
 
 __all__ = [
     "FORMATS",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,56 +18,12 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from advisories.changes import LevelState, classify_change
 from advisories.models import Advisory
 from advisories.parsers.base import IndexEntry
-from advisories.sources import SOURCES
+from store.pool import Connection
 from worker import telemetry
-
-#: A connection, whether borrowed from a pool or opened on its own.
-Connection = asyncpg.Connection | PoolConnectionProxy
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool reset hook: nothing to reset.
-
-    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
-    on every release, one more round trip per borrowed connection. The project never leaves
-    session state behind: its advisory locks are transaction-scoped, it opens no cursors
-    outside transactions, never LISTENs and never SETs a session variable.
-    """
-
-
-async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
-    """The one pool of a process; seeds the ``sources`` table from the registry."""
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=1,
-        max_size=max_size,
-        init=telemetry.traced_pool_init(_init_connection),
-        reset=_keep_session,
-    )
-    assert pool is not None
-    await ensure_sources(pool)
-    return pool
-
-
-async def ensure_sources(pool: asyncpg.Pool) -> None:
-    """Upsert one row per registered source (the registry is the definition)."""
-    await pool.executemany(
-        """
-        INSERT INTO sources (id, name, priority) VALUES ($1, $2, $3)
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, priority = EXCLUDED.priority
-        """,
-        [(s.id, s.name, s.priority.value) for s in SOURCES.values()],
-    )
-
 
 # --------------------------------------------------------------------------- advisories
 

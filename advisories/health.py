@@ -35,7 +35,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from advisories.changes import ChangeKind
 from advisories.queues import ALL_QUEUES
-from advisories.schedule_spec import parse_timing
 from advisories.text import one_line
 
 __all__ = [
@@ -66,7 +65,6 @@ __all__ = [
     "poller_live",
     "reconcile",
     "redact_target",
-    "scrape_interval",
     "sign",
     "signed_headers",
     "target_key",
@@ -528,18 +526,6 @@ def poller_live(
     if stopped_at is not None and last_access <= stopped_at:
         return False
     return (now - last_access).total_seconds() <= stale_seconds
-
-
-def scrape_interval(default: timedelta, override: str | None) -> timedelta:
-    """A source's scrape interval: the schedule override's, else its priority's.
-
-    A cron override has no single interval; the priority's is used for it.
-    """
-    if override:
-        timing = parse_timing(override)
-        if timing.every is not None:
-            return timing.every
-    return default
 
 
 # --------------------------------------------------------------------------- checks

@@ -45,7 +45,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from advisories.errors import UnknownSourceError
-from advisories.health import HealthSettings, check_freshness, scrape_interval
+from advisories.health import HealthSettings, check_freshness
+from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, get_source, source_ids
 from api.http import (
@@ -753,12 +754,7 @@ async def _sources_out(
 ) -> SourcesOut:
     from starter.schedules import scrape_schedule  # imports Temporal's client: only here
 
-    intervals = {
-        spec.id: scrape_interval(
-            spec.priority.interval, settings.schedule_overrides.get(spec.schedule_id)
-        ).total_seconds()
-        for spec in SOURCES.values()
-    }
+    intervals = scrape_intervals(settings.schedule_overrides)
     now, metrics, checks = await store.source_metrics(window=SUCCESS_WINDOW, intervals=intervals)
     thresholds = health.thresholds()
     counts: dict[str, int] = {}

@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 
 from activities.ratelimits import UsageRow
 from advisories.changes import ChangeKind
-from advisories.health import HealthSettings, SourceMetrics, check_freshness, scrape_interval
+from advisories.health import HealthSettings, SourceMetrics, check_freshness
 from advisories.render import render, stylesheet
 from advisories.render.charts import level_timeline
 from advisories.render.worldmap import (
@@ -54,6 +54,7 @@ from advisories.render.worldmap import (
     country_shapes,
     outline,
 )
+from advisories.schedule_spec import scrape_intervals
 from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, source_ids
@@ -601,12 +602,7 @@ async def sources_page(request: Request) -> Response:
     """Each source's freshness, success rate, budget use and dead letters."""
     store, snapshot = _require(request)
     settings = _settings(request)
-    intervals = {
-        spec.id: scrape_interval(
-            spec.priority.interval, settings.schedule_overrides.get(spec.schedule_id)
-        ).total_seconds()
-        for spec in SOURCES.values()
-    }
+    intervals = scrape_intervals(settings.schedule_overrides)
     try:
         now, metrics, checks = await store.source_metrics(
             window=METRICS_WINDOW, intervals=intervals

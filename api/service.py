@@ -27,10 +27,10 @@ from typing import Final
 import asyncpg
 
 from activities.health import DATABASE_ERRORS
-from activities.store import create_pool
 from advisories.text import one_line
 from api.http import ResponseCache
 from api.store import ReadStore, Snapshot
+from store.pool import create_pool
 
 __all__ = ["DB_ERRORS", "NOTIFY_CHANNEL", "Service", "Unavailable"]
 

@@ -18,8 +18,8 @@ import asyncpg
 
 from activities.health import MetricsStore
 from activities.ratelimits import RateLimitStore, UsageRow
-from activities.store import Connection
 from advisories.health import SourceMetrics
+from store.pool import Connection
 
 __all__ = [
     "CURRENT_SQL",

@@ -44,7 +44,6 @@ from activities.store import (
     DocumentStore,
     IndexStore,
     PlannedCountry,
-    create_pool,
 )
 from activities.types import ScrapeSourceResult
 from advisories.parsers import parser_for
@@ -64,6 +63,7 @@ from bench.stack import (
 from chaos.catalogue import index_entries
 from replay import DIRECTORY_SUFFIXES
 from starter.schedules import scrape_input
+from store.pool import create_pool
 from workflows import ScrapeSourceWorkflow
 
 PROJECT = "project"

@@ -21,13 +21,13 @@ import asyncpg
 from temporalio.client import Client
 
 from activities.ratelimits import RateLimitStore
-from activities.store import create_pool
 from advisories.ratelimit import violations
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from bench.budget import utilisation_of
 from bench.crawl import check_crawl, project_crawl, worker_env
 from bench.stack import BenchError, BenchStack, CpuMeter, wait_worker_polling
+from store.pool import create_pool
 
 WORKERS = ("worker-1", "worker-2")
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import asyncpg
 
-from activities.store import AdvisoryStore, create_pool
+from activities.store import AdvisoryStore
 from chaos import catalogue
 from schema.migrate import migrate
 from starter import devstack
+from store.pool import create_pool
 
 
 async def _race(database_url: str, root: Path, *, countries: int, writers: int) -> dict[str, int]:

@@ -35,6 +35,7 @@ from starter.monitoring_cli import register as register_monitoring
 from starter.ratelimits_cli import register as register_rate_limits
 from starter.reports_cli import register as register_reports
 from starter.schedules import all_schedules, scrape_input, sync_schedules
+from store.pool import create_pool
 from worker.client import connect
 from worker.telemetry import setup_tracing, shutdown_tracing
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
@@ -113,7 +114,7 @@ async def _client(settings: Settings) -> Client:
 async def _pool(settings: Settings) -> asyncpg.Pool:
     url = settings.database_url.get_secret_value()
     try:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        pool = await create_pool(url, max_size=2, seed_sources=False)
     except (OSError, asyncpg.PostgresError) as exc:
         fail(
             f"cannot connect to PostgreSQL at {redact_url(url)}: {exc} — is the stack up? (make up)"

@@ -18,9 +18,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from activities.health import CheckInput, HealthActivities, HealthReport, health_pool, new_run_id
+from activities.health import CheckInput, HealthActivities, HealthReport, new_run_id
 from advisories.health import CHECKS, CheckName, HealthSettings, MetricsSnapshot
 from advisories.settings import Settings, get_settings
+from store.pool import create_pool
 from worker.client import connect
 
 T = TypeVar("T")
@@ -210,9 +211,12 @@ async def _with_activities(
     func: Callable[[HealthActivities], Awaitable[T]],
 ) -> T:
     """Run ``func`` with health activities on a lazy pool and a client, if Temporal answers."""
-    pool = await health_pool(
+    pool = await create_pool(
         settings.database_url.get_secret_value(),
+        min_size=0,
+        max_size=2,
         connect_timeout=health_settings.health_database_timeout_seconds,
+        seed_sources=False,
     )
     temporal_error: str | None = None
     try:

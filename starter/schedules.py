@@ -23,7 +23,16 @@ from activities.cleanup import CleanupInput
 from activities.reports import ReportInput
 from activities.types import ScrapeSourceInput
 from advisories.queues import MAINTENANCE, MONITORING, REPORTING
-from advisories.schedule_spec import Timing, parse_timing
+from advisories.schedule_spec import (
+    CLEANUP_SCHEDULE,
+    HEALTH_SCHEDULE,
+    PERIODIC_INTERVALS,
+    PROCESS_DLQ_SCHEDULE,
+    REPORT_SCHEDULE,
+    Timing,
+    schedule_timing,
+    source_timing,
+)
 from advisories.settings import Settings
 from advisories.sources import SOURCES, SourceSpec
 from workflows import (
@@ -36,11 +45,6 @@ from workflows import (
 from workflows.maintenance import ProcessDeadLettersInput
 from workflows.monitoring import HealthInput
 
-PROCESS_DLQ_SCHEDULE = "process-dlq"
-HEALTH_SCHEDULE = "health"
-REPORT_SCHEDULE = "report"
-CLEANUP_SCHEDULE = "cleanup"
-
 
 @dataclass(frozen=True, slots=True)
 class SyncOutcome:
@@ -50,12 +54,8 @@ class SyncOutcome:
     action: str
 
 
-def _timing(schedule_id: str, default: timedelta, settings: Settings) -> Timing:
-    override = settings.schedule_overrides.get(schedule_id)
-    return parse_timing(override) if override else Timing(every=default)
-
-
-def _spec(timing: Timing, settings: Settings) -> ScheduleSpec:
+def schedule_spec(timing: Timing, settings: Settings) -> ScheduleSpec:
+    """The Temporal spec of ``timing`` (decided in :mod:`advisories.schedule_spec`) with jitter."""
     return ScheduleSpec(
         intervals=[ScheduleIntervalSpec(every=timing.every)] if timing.every else [],
         cron_expressions=[timing.cron] if timing.cron else [],
@@ -91,7 +91,7 @@ def scrape_schedule(spec: SourceSpec, settings: Settings) -> Schedule:
             id=spec.schedule_id,
             task_queue=spec.priority.task_queue,
         ),
-        spec=_spec(_timing(spec.schedule_id, spec.priority.interval, settings), settings),
+        spec=schedule_spec(source_timing(spec, settings.schedule_overrides), settings),
         policy=_policy(settings),
     )
 
@@ -102,13 +102,15 @@ def _periodic(
     arg: object,
     *,
     queue: str,
-    every: timedelta,
     settings: Settings,
 ) -> Schedule:
-    """A schedule starting ``workflow(arg)`` on ``queue`` every ``every`` (or the override)."""
+    """A schedule starting ``workflow(arg)`` on ``queue`` at its default interval (or override)."""
+    timing = schedule_timing(
+        schedule_id, PERIODIC_INTERVALS[schedule_id], settings.schedule_overrides
+    )
     return Schedule(
         action=ScheduleActionStartWorkflow(workflow, arg, id=schedule_id, task_queue=queue),
-        spec=_spec(_timing(schedule_id, every, settings), settings),
+        spec=schedule_spec(timing, settings),
         policy=_policy(settings),
     )
 
@@ -116,33 +118,20 @@ def _periodic(
 def all_schedules(settings: Settings) -> dict[str, Schedule]:
     """Every schedule the project owns, by id: scrapes, health, dead letters, report, cleanup."""
     schedules = {spec.schedule_id: scrape_schedule(spec, settings) for spec in SOURCES.values()}
-    periodic: list[tuple[str, Any, object, str, timedelta]] = [
-        (HEALTH_SCHEDULE, HealthWorkflow.run, HealthInput(), MONITORING, timedelta(minutes=30)),
+    periodic: list[tuple[str, Any, object, str]] = [
+        (HEALTH_SCHEDULE, HealthWorkflow.run, HealthInput(), MONITORING),
         (
             PROCESS_DLQ_SCHEDULE,
             DeadLetterProcessingWorkflow.run,
             ProcessDeadLettersInput(),
             MAINTENANCE,
-            timedelta(hours=1),
         ),
-        (
-            REPORT_SCHEDULE,
-            ReportWorkflow.run,
-            ReportInput(hours=6.0),
-            REPORTING,
-            timedelta(hours=6),
-        ),
-        (
-            CLEANUP_SCHEDULE,
-            CleanupWorkflow.run,
-            CleanupInput(),
-            MAINTENANCE,
-            timedelta(days=1),
-        ),
+        (REPORT_SCHEDULE, ReportWorkflow.run, ReportInput(hours=6.0), REPORTING),
+        (CLEANUP_SCHEDULE, CleanupWorkflow.run, CleanupInput(), MAINTENANCE),
     ]
-    for schedule_id, workflow, arg, queue, every in periodic:
+    for schedule_id, workflow, arg, queue in periodic:
         schedules[schedule_id] = _periodic(
-            schedule_id, workflow, arg, queue=queue, every=every, settings=settings
+            schedule_id, workflow, arg, queue=queue, settings=settings
         )
     return schedules
 

@@ -26,10 +26,10 @@ from activities.quarantine import QuarantineActivities
 from activities.ratelimits import RateLimitStore
 from activities.reports import ReportActivities, temporal_backlog_probe
 from activities.scrape import ScrapeActivities
-from activities.store import create_pool
 from advisories.health import HealthSettings
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
+from store.pool import create_pool
 from worker.client import connect
 from worker.telemetry import metrics_bind_address, runtime_with_prometheus
 from workflows import ALL_WORKFLOWS

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.retry_policies import MAINTENANCE_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.cleanup import CleanupActivities, CleanupInput, CleanupResult
@@ -31,10 +32,5 @@ class CleanupWorkflow:
             inp,
             start_to_close_timeout=timedelta(hours=1),
             heartbeat_timeout=timedelta(minutes=2),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=30),
-                maximum_interval=timedelta(minutes=5),
-                maximum_attempts=3,
-                non_retryable_error_types=["InvalidInput"],
-            ),
+            retry_policy=MAINTENANCE_RETRY,
         )

@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+from workflows.retry_policies import scrape_retry
 
 with workflow.unsafe.imports_passed_through():
     from activities.scrape import ScrapeActivities
@@ -38,25 +40,6 @@ def even_batches(items: Sequence[_T], *, max_size: int, parallel: int) -> list[l
         batches.append(list(items[start:end]))
         start = end
     return batches
-
-
-#: Error types no retry can fix: the document or the request itself is wrong.
-NON_RETRYABLE_ERRORS = [
-    FailureKind.PARSE.value,
-    FailureKind.CONTRACT.value,
-    FailureKind.HTTP_4XX.value,
-]
-
-
-def activity_retry_policy(retry: RetryConfig, *, attempts_before: int = 0) -> RetryPolicy:
-    """The scrape activities' retry policy (the activity adds jitter per attempt)."""
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=retry.initial_seconds),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=retry.maximum_seconds),
-        maximum_attempts=max(1, retry.maximum_attempts - attempts_before),
-        non_retryable_error_types=NON_RETRYABLE_ERRORS,
-    )
 
 
 def failure_from_error(err: BaseException, *, attempts: int, now: str) -> FailureInfo:
@@ -106,7 +89,7 @@ async def scrape_one_country(
             CountryInput(source=spec.id, task=task, retry=retry, attempts_before=attempts_before),
             task_queue=spec.priority.task_queue,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=activity_retry_policy(retry, attempts_before=attempts_before),
+            retry_policy=scrape_retry(retry, attempts_before=attempts_before),
             priority=Priority(priority_key=spec.priority.priority_key),
         )
         if result.deferred_seconds <= 0:

@@ -8,6 +8,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.retry_policies import UNTIL_DONE_RETRY
+
 with workflow.unsafe.imports_passed_through():
     from activities.quarantine import QuarantineActivities
     from activities.types import DeadLetterQuery
@@ -52,6 +54,7 @@ class DeadLetterProcessingWorkflow:
             QuarantineActivities.recoverable_dead_letters,
             DeadLetterQuery(kinds=sorted(k.value for k in RECOVERABLE), limit=inp.limit),
             start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=UNTIL_DONE_RETRY,
         )
         requeued: list[str] = []
         skipped: list[str] = []

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from workflows.retry_policies import QUICK_RETRY, webhook_retry
 
 with workflow.unsafe.imports_passed_through():
     from activities.health import (
@@ -80,9 +81,6 @@ class HealthSummary:
     carried: list[CarriedAlert] = field(default_factory=list)
 
 
-_QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
-
-
 @workflow.defn
 class HealthWorkflow:
     """Check the system's health, store the verdicts, alert and notify."""
@@ -99,13 +97,13 @@ class HealthWorkflow:
             HealthActivities.collect_metrics,
             MetricsInput(hours=inp.hours, queues=inp.queues),
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_QUICK_RETRY,
+            retry_policy=QUICK_RETRY,
         )
         report = await workflow.execute_activity_method(
             HealthActivities.run_health_checks,
             CheckInput(snapshot=snapshot, run_id=workflow.info().run_id, carried=carried),
             start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=_QUICK_RETRY,
+            retry_policy=QUICK_RETRY,
         )
         changes_queued = delivered = 0
         delivery_error: str | None = None
@@ -115,7 +113,7 @@ class HealthWorkflow:
                     HealthActivities.queue_change_notifications,
                     ChangeNotificationInput(),
                     start_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=_QUICK_RETRY,
+                    retry_policy=QUICK_RETRY,
                 )
                 changes_queued = changes.queued
             if report.stored or report.direct:
@@ -124,11 +122,10 @@ class HealthWorkflow:
                         HealthActivities.deliver_webhooks,
                         DeliverInput(direct=report.direct),
                         start_to_close_timeout=timedelta(minutes=5),
-                        retry_policy=RetryPolicy(
-                            initial_interval=timedelta(seconds=inp.delivery_initial_seconds),
-                            backoff_coefficient=2.0,
-                            maximum_interval=timedelta(seconds=inp.delivery_maximum_seconds),
-                            maximum_attempts=inp.delivery_attempts,
+                        retry_policy=webhook_retry(
+                            initial_seconds=inp.delivery_initial_seconds,
+                            maximum_seconds=inp.delivery_maximum_seconds,
+                            attempts=inp.delivery_attempts,
                         ),
                     )
                     delivered = delivery.delivered

@@ -21,6 +21,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
+from workflows.retry_policies import UNTIL_DONE_RETRY
+
 with workflow.unsafe.imports_passed_through():
     from activities.quarantine import QuarantineActivities
     from activities.types import QuarantineInput, QuarantineState, ScrapeSourceInput
@@ -188,4 +190,5 @@ class QuarantineWorkflow:
             QuarantineActivities.mirror_quarantine,
             self._state,
             start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=UNTIL_DONE_RETRY,
         )

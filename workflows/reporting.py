@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.retry_policies import REPORT_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.reports import ReportActivities, ReportInput, ReportResult
@@ -22,10 +23,5 @@ class ReportWorkflow:
             ReportActivities.generate_report,
             inp,
             start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=10),
-                maximum_interval=timedelta(minutes=2),
-                maximum_attempts=3,
-                non_retryable_error_types=["InvalidInput"],
-            ),
+            retry_policy=REPORT_RETRY,
         )

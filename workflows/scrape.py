@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import Priority, RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -26,6 +26,8 @@ from temporalio.exceptions import (
     WorkflowAlreadyStartedError,
 )
 from temporalio.workflow import ParentClosePolicy
+
+from workflows.retry_policies import INFRA_RETRY, UNTIL_DONE_RETRY, scrape_retry
 
 with workflow.unsafe.imports_passed_through():
     from activities.scrape import BATCH_HEARTBEAT_TIMEOUT_SECONDS, ScrapeActivities
@@ -51,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
     from advisories.retry import FailureKind
     from advisories.sources import SOURCES, SourceSpec, get_source
     from workflows.common import (
-        activity_retry_policy,
         even_batches,
         failure_from_error,
         scrape_one_country,
@@ -143,6 +144,7 @@ class ScrapeSourceWorkflow:
                 started_at=info.start_time.isoformat(),
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=UNTIL_DONE_RETRY,
         )
         return ScrapeSourceResult(
             source=spec.id,
@@ -178,7 +180,7 @@ class ScrapeSourceWorkflow:
                         if workflow.patched(INDEX_HEARTBEAT_PATCH)
                         else None
                     ),
-                    retry_policy=activity_retry_policy(inp.retry),
+                    retry_policy=scrape_retry(inp.retry),
                     priority=Priority(priority_key=spec.priority.priority_key),
                 )
             except ActivityError as err:
@@ -215,14 +217,7 @@ class ScrapeSourceWorkflow:
                         # The activity heartbeats every few seconds while it runs, so a lost
                         # worker is noticed within this, not minutes later.
                         heartbeat_timeout=timedelta(seconds=BATCH_HEARTBEAT_TIMEOUT_SECONDS),
-                        # Only infrastructure failures (a lost worker, the database away) fail
-                        # a batch: give them minutes (2 s doubling to 60 s, ~5 min in all).
-                        retry_policy=RetryPolicy(
-                            initial_interval=timedelta(seconds=2),
-                            backoff_coefficient=2.0,
-                            maximum_interval=timedelta(seconds=60),
-                            maximum_attempts=10,
-                        ),
+                        retry_policy=INFRA_RETRY,
                         priority=Priority(priority_key=spec.priority.priority_key),
                     )
                 except ActivityError as err:
@@ -306,6 +301,7 @@ class ScrapeSourceWorkflow:
             ScrapeActivities.followup_targets,
             FollowUpTargetsInput(source=spec.id, countries=sorted({r.country for r in raised})),
             start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=UNTIL_DONE_RETRY,
         )
         # Only registered sources: the database may remember one the registry has dropped.
         listed = {s: countries for s, countries in targets.listed.items() if s in SOURCES}
@@ -359,6 +355,7 @@ class ScrapeSourceWorkflow:
             ScrapeActivities.set_job_status,
             JobStatusInput(job_keys=[task.job_key], status="dead_letter"),
             start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=UNTIL_DONE_RETRY,
         )
 
 

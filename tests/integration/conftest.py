@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from activities.store import create_pool
+from store.pool import create_pool
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.health import HealthActivities, WorkerHeartbeat
-from activities.store import create_pool
 from advisories.health import HealthSettings
 from advisories.settings import Settings
+from store.pool import create_pool
 from tests.integration.helpers import REPO
 from workflows.monitoring import HealthWorkflow
 

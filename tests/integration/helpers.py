@@ -16,12 +16,12 @@ from temporalio.plugin import SimplePlugin
 from temporalio.worker import Worker, WorkerConfig
 
 from activities.http import SourceHttpClient
-from activities.store import create_pool
 from activities.types import ScrapeSourceResult
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from advisories.sources import SOURCES, get_source
 from starter.schedules import scrape_input
+from store.pool import create_pool
 from worker.main import build_workers
 from workflows import ScrapeSourceWorkflow
 

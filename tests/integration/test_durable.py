@@ -20,11 +20,12 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.types import QuarantineState, ScrapeSourceResult
+from advisories.schedule_spec import PROCESS_DLQ_SCHEDULE
 from advisories.settings import Settings
 from advisories.sources import US_STATE_DEPT
 from replay import FaultRule
 from replay.server import ReplayServer
-from starter.schedules import PROCESS_DLQ_SCHEDULE, all_schedules, scrape_input, sync_schedules
+from starter.schedules import all_schedules, scrape_input, sync_schedules
 from tests.conftest import make_settings, temporal_cli
 from tests.integration.helpers import run_cli, running_worker, wait_for_workflow
 from workflows import ScrapeSourceWorkflow

@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 
 from activities.ratelimits import Grant, RateLimitStore, RequestRecord
-from activities.store import create_pool
 from advisories.errors import UnknownSourceError
 from advisories.ratelimit import Violations, effective_policy, violations
 from advisories.sources import SOURCES
+from store.pool import create_pool
 
 pytestmark = pytest.mark.integration
 

@@ -54,7 +54,6 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.health import CheckInput, HealthActivities
-from activities.store import create_pool
 from activities.types import ScrapeSourceResult
 from advisories.changes import ChangeKind
 from advisories.models import Advisory
@@ -63,6 +62,7 @@ from replay._catalogue import capture_file, default_fixtures_root
 from replay.history import HISTORIES, KINDS, Step, read_versions, replay_versions
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
+from store.pool import create_pool
 from tests.conftest import make_settings
 from tests.integration.health_helpers import health_settings
 from tests.integration.helpers import running_worker

@@ -23,11 +23,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.health import CheckInput, DeliverInput, HealthActivities
-from activities.store import create_pool
 from advisories.health import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from advisories.sources import source_ids
 from replay.server import ReplayServer
 from replay.synthetic import set_level
+from store.pool import create_pool
 from tests.conftest import make_settings
 from tests.integration.health_helpers import health_settings, health_worker
 from tests.integration.helpers import crawl, running_worker

@@ -22,9 +22,9 @@ from advisories.health import (
     evaluate,
     failing,
     poller_live,
-    scrape_interval,
 )
 from advisories.queues import ALL_QUEUES
+from advisories.schedule_spec import scrape_intervals
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 TWO_HOURS = 7200.0
@@ -317,10 +317,11 @@ def test_thresholds_are_configurable() -> None:
     ]
 
 
-def test_scrape_interval_follows_an_interval_override_only() -> None:
-    assert scrape_interval(timedelta(hours=2), None) == timedelta(hours=2)
-    assert scrape_interval(timedelta(hours=2), "30m") == timedelta(minutes=30)
-    assert scrape_interval(timedelta(hours=2), "0 * * * *") == timedelta(hours=2)
+def test_scrape_intervals_follow_an_interval_override_only() -> None:
+    assert scrape_intervals()["us_state_dept"] == timedelta(hours=2).total_seconds()
+    assert scrape_intervals({"scrape-us_state_dept": "30m"})["us_state_dept"] == 1800.0
+    assert scrape_intervals({"scrape-us_state_dept": "0 * * * *"})["us_state_dept"] == 7200.0
+    assert scrape_intervals({"scrape-us_state_dept": "30m"})["canada_travel"] == 43200.0
 
 
 def test_health_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,9 @@ from typing import TypeVar
 
 import asyncpg
 
-from activities.store import AdvisoryStore, create_pool
+from activities.store import AdvisoryStore
 from advisories.models import Advisory, Level
+from store.pool import create_pool
 
 T = TypeVar("T")
 
