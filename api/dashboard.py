@@ -58,6 +58,7 @@ from advisories.schedule_spec import scrape_intervals
 from advisories.search_attributes import SOURCE as SOURCE_ATTRIBUTE
 from advisories.settings import Settings, get_settings
 from advisories.sources import SOURCES, source_ids
+from api.http import accepts_gzip
 from api.models import CountryOut, CountrySourceOut
 from api.service import DB_ERRORS, Service
 from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
@@ -313,13 +314,6 @@ def _outline() -> str:
 _MAP_CACHE: dict[tuple[int, Any, str], tuple[bytes, bytes]] = {}
 
 
-def _accepts_gzip(request: Request) -> bool:
-    return any(
-        part.split(";")[0].strip() == "gzip"
-        for part in request.headers.get("accept-encoding", "").split(",")
-    )
-
-
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def map_page(request: Request, source: str = STRICTEST) -> Response:
     """The world map."""
@@ -363,7 +357,7 @@ async def map_page(request: Request, source: str = STRICTEST) -> Response:
             _MAP_CACHE.clear()
         _MAP_CACHE[key] = cached
     headers = {**SECURITY_HEADERS, "Vary": "Accept-Encoding"}
-    if _accepts_gzip(request):
+    if accepts_gzip(request.headers.get("accept-encoding")):
         headers["Content-Encoding"] = "gzip"
         return HTMLResponse(cached[1], headers=headers)
     return HTMLResponse(cached[0], headers=headers)

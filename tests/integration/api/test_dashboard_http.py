@@ -178,6 +178,8 @@ def assert_unavailable_page(response: httpx.Response, path: str) -> None:
 async def test_map_page_is_sent_gzipped_to_who_accepts_it(client: httpx.AsyncClient) -> None:
     plain = await client.get("/", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
+    refused = await client.get("/", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers
     packed = await client.get("/", headers={"Accept-Encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip"
     assert "Accept-Encoding" in packed.headers["vary"]
