@@ -63,10 +63,9 @@ from activities.types import (
 from advisories.errors import ContractError, FetchError
 from advisories.followup import raised_countries
 from advisories.models import RetryConfig
-from advisories.parsers import parser_for
 from advisories.retry import backoff_seconds, classify_failure
 from advisories.settings import Settings
-from advisories.sources import IndexEntry, IndexPage, IndexPager, get_source, page_url
+from advisories.sources import IndexEntry, IndexPage, IndexPager, SourceSpec, get_source, page_url
 
 log = logging.getLogger(__name__)
 
@@ -351,8 +350,9 @@ class ScrapeActivities:
     async def fetch_index(self, inp: IndexInput) -> IndexResult:
         """Fetch a source's index; store what it carries; plan changed countries."""
         info = activity.info()
-        source = inp.source
-        url = self._settings.index_url(source)
+        spec = get_source(inp.source)
+        source = spec.id
+        url = self._settings.index_url(spec)
         await self._start_jobs([(inp.job_key, None)], source=source, kind="index")
         ledger = _Ledger()
         # A killed worker's index must be retried after the heartbeat timeout, not after the
@@ -366,7 +366,7 @@ class ScrapeActivities:
                     source, url, kind="index", conditional=conditional, ledger=ledger
                 )
                 pages = await self._index_pages(
-                    source, url, result, conditional=conditional, ledger=ledger
+                    spec, url, result, conditional=conditional, ledger=ledger
                 )
                 if pages:
                     result = _pages_summary(pages)
@@ -378,7 +378,7 @@ class ScrapeActivities:
                     inp.job_key, exc, info.attempt, inp.retry, attempts_before=0
                 )
             try:
-                index = await self._apply_index(inp, result, pages)
+                index = await self._apply_index(spec, inp, result, pages)
             except Exception as exc:
                 await self._raise_failure(
                     inp.job_key, exc, info.attempt, inp.retry, attempts_before=0
@@ -408,7 +408,13 @@ class ScrapeActivities:
         return index
 
     async def _index_pages(
-        self, source: str, url: str, first: FetchResult, *, conditional: bool, ledger: _Ledger
+        self,
+        spec: SourceSpec,
+        url: str,
+        first: FetchResult,
+        *,
+        conditional: bool,
+        ledger: _Ledger,
     ) -> list[_IndexPage]:
         """Every page of a paged index, from its first page's response.
 
@@ -419,10 +425,10 @@ class ScrapeActivities:
         Raises:
             ContractError: if the index takes more than the source's ``index_max_pages``.
         """
-        spec = get_source(source)
         if spec.index_pager is None:
             return []
-        pages = [await self._index_page(source, first, spec.index_pager, ledger)]
+        source = spec.id
+        pages = [await self._index_page(spec, first, spec.index_pager, ledger)]
         while (query := pages[-1].page.next_query) is not None:
             if len(pages) >= spec.index_max_pages:
                 raise ContractError(
@@ -431,13 +437,14 @@ class ScrapeActivities:
             result = await self._get(
                 source, page_url(url, query), kind="index", conditional=conditional, ledger=ledger
             )
-            pages.append(await self._index_page(source, result, spec.index_pager, ledger))
+            pages.append(await self._index_page(spec, result, spec.index_pager, ledger))
         return pages
 
     async def _index_page(
-        self, source: str, result: FetchResult, pager: IndexPager, ledger: _Ledger
+        self, spec: SourceSpec, result: FetchResult, pager: IndexPager, ledger: _Ledger
     ) -> _IndexPage:
         """One page read: a 304's body is the one stored (the next page depends on it)."""
+        source = spec.id
         stored = await self._documents.get(source, result.url)
         body = result.body
         if result.not_modified:
@@ -452,11 +459,15 @@ class ScrapeActivities:
         return _IndexPage(result, body, pager(body, url=result.url), stored)
 
     async def _apply_index(
-        self, inp: IndexInput, result: FetchResult, pages: Sequence[_IndexPage] = ()
+        self,
+        spec: SourceSpec,
+        inp: IndexInput,
+        result: FetchResult,
+        pages: Sequence[_IndexPage] = (),
     ) -> IndexResult:
         """Store and plan from the index: ``result``, or (a paged index) its ``pages``."""
-        source = inp.source
-        parser = parser_for(source)
+        source = spec.id
+        parser = spec.parser
         versions = seen = 0
         written: Sequence[StoredChange] = ()
         forced = set(inp.countries or [])
@@ -591,22 +602,23 @@ class ScrapeActivities:
 
     # ------------------------------------------------------------------ countries
 
-    async def _scrape_one(self, source: str, task: CountryTask, ledger: _Ledger) -> _Stored:
+    async def _scrape_one(self, spec: SourceSpec, task: CountryTask, ledger: _Ledger) -> _Stored:
         # The document's slot: from its request until what it carried is stored.
         async with contextlib.AsyncExitStack() as hold:
             if task.document_path is None:
-                return await self._scrape_from_index(source, task, ledger, hold)
-            return await self._scrape_document(source, task, task.document_path, ledger, hold)
+                return await self._scrape_from_index(spec, task, ledger, hold)
+            return await self._scrape_document(spec, task, task.document_path, ledger, hold)
 
     async def _scrape_document(
         self,
-        source: str,
+        spec: SourceSpec,
         task: CountryTask,
         path: str,
         ledger: _Ledger,
         hold: contextlib.AsyncExitStack,
     ) -> _Stored:
-        url = self._settings.base_url(source) + path
+        source = spec.id
+        url = self._settings.base_url(spec) + path
         result = await self._get(
             source, url, kind="document", conditional=True, ledger=ledger, hold=hold
         )
@@ -617,7 +629,7 @@ class ScrapeActivities:
                 source, result.url, result.body, fetched_at=result.fetched_at
             )
             # On the loop, like the index (about a millisecond).
-            advisory = parser_for(source).parse_document(
+            advisory = spec.parser.parse_document(
                 result.body, url=result.url, fetched_at=result.fetched_at
             )
             if advisory.country != task.country:
@@ -637,17 +649,18 @@ class ScrapeActivities:
         return _Stored(versions, result.requests_made, result.not_modified, result.status, raised)
 
     async def _scrape_from_index(
-        self, source: str, task: CountryTask, ledger: _Ledger, hold: contextlib.AsyncExitStack
+        self, spec: SourceSpec, task: CountryTask, ledger: _Ledger, hold: contextlib.AsyncExitStack
     ) -> _Stored:
         """Sources whose index carries the advisory: one country out of the index."""
-        url = self._settings.index_url(source)
+        source = spec.id
+        url = self._settings.index_url(spec)
         result = await self._get(
             source, url, kind="index", conditional=False, ledger=ledger, hold=hold
         )
         sha = await self._documents.save_raw(
             source, result.url, result.body, fetched_at=result.fetched_at
         )
-        advisories = parser_for(source).parse_file(
+        advisories = spec.parser.parse_file(
             result.body, url=result.url, fetched_at=result.fetched_at
         )
         mine = [a for a in advisories if a.country == task.country]
@@ -662,6 +675,7 @@ class ScrapeActivities:
     @activity.defn
     async def scrape_countries(self, inp: BatchInput) -> BatchResult:
         """Fetch a batch of countries; one outcome per country, never a batch failure."""
+        spec = get_source(inp.source)
         # A batch is each country's first attempt (the per-country retries count on from it).
         await self._start_jobs(
             [(task.job_key, task.country) for task in inp.tasks],
@@ -678,7 +692,7 @@ class ScrapeActivities:
         async def one(task: CountryTask) -> CountryOutcome:
             nonlocal done, last_beat, last_flush
             async with semaphore:
-                outcome = await self._batch_one(inp.source, task, ledger)
+                outcome = await self._batch_one(spec, task, ledger)
             done += 1
             now = time.monotonic()
             if now - last_beat >= PROGRESS_HEARTBEAT_SECONDS:
@@ -704,10 +718,12 @@ class ScrapeActivities:
             await self._flush(ledger)
         return BatchResult(list(outcomes))
 
-    async def _batch_one(self, source: str, task: CountryTask, ledger: _Ledger) -> CountryOutcome:
+    async def _batch_one(
+        self, spec: SourceSpec, task: CountryTask, ledger: _Ledger
+    ) -> CountryOutcome:
         started = time.monotonic()
         try:
-            stored = await self._scrape_one(source, task, ledger)
+            stored = await self._scrape_one(spec, task, ledger)
         except Deferred as wait:
             await self._jobs.set_status([task.job_key], "pending")
             return CountryOutcome(task.country, "deferred", wait_seconds=wait.wait_seconds)
@@ -739,6 +755,7 @@ class ScrapeActivities:
     async def scrape_country(self, inp: CountryInput) -> CountryResult:
         """One country under the retry policy (with jittered backoff)."""
         info = activity.info()
+        spec = get_source(inp.source)
         task = inp.task
         await self._start_jobs(
             [(task.job_key, task.country)],
@@ -750,7 +767,7 @@ class ScrapeActivities:
         started = time.monotonic()
         try:
             try:
-                stored = await self._scrape_one(inp.source, task, ledger)
+                stored = await self._scrape_one(spec, task, ledger)
             except Deferred as wait:
                 await self._jobs.set_status([task.job_key], "pending")
                 return CountryResult(task.country, deferred_seconds=wait.wait_seconds)

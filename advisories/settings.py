@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from advisories.models import RetryConfig
 from advisories.schedule_spec import parse_timing
-from advisories.sources import get_source, source_ids
+from advisories.sources import SourceSpec, get_source, source_ids
 
 #: Port the dev stack's PostgreSQL listens on (loopback only).
 DEV_POSTGRES_PORT = 54329
@@ -141,20 +141,28 @@ class Settings(BaseSettings):
             raise ValueError(f"invalid log level {value!r}")
         return upper
 
-    def base_url(self, source: str) -> str:
-        """Origin (scheme://host[:port][/prefix]) that ``source``'s paths hang off."""
-        spec = get_source(source)
-        if source in self.source_base_urls:
-            return self.source_base_urls[source].rstrip("/")
+    def base_url(self, source: str | SourceSpec) -> str:
+        """Origin (scheme://host[:port][/prefix]) that ``source``'s paths hang off.
+
+        Args:
+            source: The source's id, or its spec when the caller holds it already.
+        """
+        spec = _spec(source)
+        if spec.id in self.source_base_urls:
+            return self.source_base_urls[spec.id].rstrip("/")
         if self.replay_base_url:
             return f"{self.replay_base_url.rstrip('/')}/{spec.id}"
         return spec.default_base_url
 
-    def index_url(self, source: str) -> str:
-        """Full URL of ``source``'s index document (with the source's index query, if any)."""
-        spec = get_source(source)
+    def index_url(self, source: str | SourceSpec) -> str:
+        """Full URL of ``source``'s index document (with the source's index query, if any).
+
+        Args:
+            source: The source's id, or its spec when the caller holds it already.
+        """
+        spec = _spec(source)
         query = f"?{spec.index_query}" if spec.index_query else ""
-        return self.base_url(source) + spec.index_path + query
+        return self.base_url(spec) + spec.index_path + query
 
     def retry_config(self) -> RetryConfig:
         """Activity retry parameters."""
@@ -187,6 +195,11 @@ class Settings(BaseSettings):
             "user_agent": self.http_user_agent,
             "log_level": self.log_level,
         }
+
+
+def _spec(source: str | SourceSpec) -> SourceSpec:
+    """The spec of ``source``: looked up by id, or the spec itself."""
+    return source if isinstance(source, SourceSpec) else get_source(source)
 
 
 def redact_url(url: str) -> str:
