@@ -26,6 +26,7 @@ from activities.types import ScrapeSourceResult
 from advisories.errors import ParseError
 from advisories.models import Advisory
 from advisories.parsers import parser_for
+from advisories.queues import MAINTENANCE
 from advisories.settings import Settings, config_errors, get_settings
 from starter._output import (
     CliError,
@@ -173,7 +174,7 @@ def process_dlq(
             DeadLetterProcessingWorkflow.run,
             ProcessDeadLettersInput(),
             id=f"process-dlq-manual-{stamp}",
-            task_queue="maintenance",
+            task_queue=MAINTENANCE,
         )
         out.print(f"started {handle.id}  {settings.workflow_url(handle.id)}")
         if wait:
