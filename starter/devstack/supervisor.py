@@ -200,6 +200,7 @@ def stop_service(name: str, timeout: float = 10.0, *, state_dir: Path | None = N
 
 
 def status_of(process: psutil.Process | None) -> ServiceStatus:
+    """What :func:`service_status` reports for ``process`` (stopped for ``None`` or gone)."""
     if process is None:
         return _STOPPED
     try:
@@ -225,6 +226,7 @@ def service_status(name: str, *, state_dir: Path | None = None) -> ServiceStatus
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
