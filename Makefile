@@ -1,4 +1,4 @@
-# Developer entry points. The dev stack itself lives in starter/devstack.py:
+# Developer entry points. The dev stack itself lives in starter/devstack/ (python -m starter.devstack):
 #   make demo          everything on this machine, sources served by the local replay server
 #   make up / down     the same against the real sources / stop it all
 #   make logs worker   (or: make logs SERVICE=worker LINES=200 FOLLOW=1)

@@ -6,7 +6,6 @@ on stderr and a non-zero exit code (2 for bad input).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -14,34 +13,41 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import asyncpg
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import AdvisoryStore, DeadLetterStore, JobStore, gunzip
 from activities.types import ScrapeSourceResult
-from advisories.errors import ParseError, UnknownSourceError
+from advisories.errors import ParseError
 from advisories.models import Advisory
 from advisories.parsers import parser_for
-from advisories.settings import Settings, config_errors, get_settings, redact_url
-from advisories.sources import SourceSpec, get_source, source_ids
+from advisories.queues import MAINTENANCE
+from advisories.settings import Settings, config_errors, get_settings
+from starter._output import (
+    CliError,
+    JsonOption,
+    SourceOption,
+    connect_client,
+    err,
+    fail,
+    out,
+    print_listing,
+    run,
+    sources,
+    with_pool,
+)
 from starter.monitoring_cli import register as register_monitoring
 from starter.ratelimits_cli import register as register_rate_limits
 from starter.reports_cli import register as register_reports
 from starter.schedules import all_schedules, scrape_input, sync_schedules
-from store.pool import create_pool
-from worker.client import connect
 from worker.telemetry import setup_tracing, shutdown_tracing
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
 from workflows.maintenance import ProcessDeadLettersInput, ProcessDeadLettersResult
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="starter",
@@ -56,36 +62,10 @@ register_rate_limits(app)
 register_monitoring(app)
 register_reports(app)
 
-# A table piped to a file or another program keeps its full width instead of 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True)  # one error, one line
 
 JOB_STATUSES = ("pending", "started", "success", "failure", "retry", "dead_letter")
 DEAD_LETTER_STATUSES = ("open", "requeued", "recovered", "resolved", "all")
 _COUNTRY_CODE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
-
-
-class CliError(Exception):
-    """An error reported as one line and an exit code."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Stop with ``message`` on stderr and exit ``code``."""
-    raise CliError(message, code)
-
-
-def _sources(source: str | None) -> list[SourceSpec]:
-    """The named source (validated) or all of them."""
-    if source is None:
-        return [get_source(s) for s in source_ids()]
-    try:
-        return [get_source(source)]
-    except UnknownSourceError as exc:
-        fail(str(exc), 2)
 
 
 def _one_of(name: str, value: str | None, allowed: Sequence[str]) -> None:
@@ -100,76 +80,6 @@ def _country(value: str) -> str:
     return code
 
 
-def _run(func: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(func())  # type: ignore[arg-type]
-
-
-async def _client(settings: Settings) -> Client:
-    try:
-        return await connect(settings)
-    except RuntimeError as exc:
-        fail(f"{exc} — is the stack up? (make up)")
-
-
-async def _pool(settings: Settings) -> asyncpg.Pool:
-    url = settings.database_url.get_secret_value()
-    try:
-        pool = await create_pool(url, max_size=2, seed_sources=False)
-    except (OSError, asyncpg.PostgresError) as exc:
-        fail(
-            f"cannot connect to PostgreSQL at {redact_url(url)}: {exc} — is the stack up? (make up)"
-        )
-    assert pool is not None
-    return pool
-
-
-async def _with_pool(settings: Settings, func: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    pool = await _pool(settings)
-    try:
-        return await func(pool)
-    finally:
-        await pool.close()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
-
-
-def _print_json(rows: Sequence[dict[str, Any]]) -> None:
-    print(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
-
-
-def _print_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(_short(row[c])) for c in columns))
-    out.print(table)
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, str) and len(value) > 80:
-        return value[:77] + "..."
-    return value
-
-
-def _listing(
-    rows: Sequence[dict[str, Any]], *, as_json: bool, title: str, columns: Sequence[str]
-) -> None:
-    if as_json:
-        _print_json(rows)
-    else:
-        _print_table(f"{title} ({len(rows)})", columns, rows)
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array.")]
-SourceOption = Annotated[str | None, typer.Option(help="Only this source.")]
-
 # ----------------------------------------------------------------------------- scrapes
 
 
@@ -182,7 +92,7 @@ def schedule(
     wait: Annotated[bool, typer.Option(help="Wait for the cycle to finish and print it.")] = False,
 ) -> None:
     """Start a scrape now (outside the schedule)."""
-    specs = _sources(source)
+    specs = sources(source)
     code = None
     if country is not None:
         if source is None:
@@ -193,7 +103,7 @@ def schedule(
     async def go() -> None:
         if code is not None:
             await _check_country_known(settings, specs[0].id, code)
-        client = await _client(settings)
+        client = await connect_client(settings)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         handles = []
         for spec in specs:
@@ -215,7 +125,7 @@ def schedule(
                         fail(f"{handle.id} failed: {getattr(exc, 'cause', None) or exc}")
                 _print_cycle(result)
 
-    _run(go)
+    run(go)
 
 
 def _print_cycle(result: ScrapeSourceResult) -> None:
@@ -245,7 +155,7 @@ async def _check_country_known(settings: Settings, source: str, country: str) ->
         assert row is not None
         return int(row["known"]), bool(row["found"])
 
-    known, found = await _with_pool(settings, query)
+    known, found = await with_pool(settings, query)
     if known and not found:
         fail(f"unknown country {country} for {source}: its index does not list it", 2)
 
@@ -258,13 +168,13 @@ def process_dlq(
     settings = get_settings()
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         handle = await client.start_workflow(
             DeadLetterProcessingWorkflow.run,
             ProcessDeadLettersInput(),
             id=f"process-dlq-manual-{stamp}",
-            task_queue="maintenance",
+            task_queue=MAINTENANCE,
         )
         out.print(f"started {handle.id}  {settings.workflow_url(handle.id)}")
         if wait:
@@ -272,7 +182,7 @@ def process_dlq(
                 result: ProcessDeadLettersResult = await handle.result()
             out.print(f"requeued {len(result.requeued)}: {', '.join(result.requeued) or '-'}")
 
-    _run(go)
+    run(go)
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -284,11 +194,11 @@ def schedules_sync() -> None:
     settings = get_settings()
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         for outcome in await sync_schedules(client, settings):
             out.print(f"{outcome.action} schedule {outcome.schedule_id}")
 
-    _run(go)
+    run(go)
 
 
 def _schedule_ids(settings: Settings, ids: Sequence[str]) -> list[str]:
@@ -317,10 +227,10 @@ def schedules_trigger(
 ) -> None:
     """Run schedules' actions now (works even while a schedule is paused)."""
     settings = get_settings()
-    ids = _schedule_ids(settings, schedule_ids or [s.schedule_id for s in _sources(None)])
+    ids = _schedule_ids(settings, schedule_ids or [s.schedule_id for s in sources(None)])
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         for schedule_id in ids:
             await _on_schedule(client, schedule_id, lambda h: h.trigger())
             out.print(
@@ -328,7 +238,7 @@ def schedules_trigger(
                 f"{settings.temporal_namespace}/schedules/{schedule_id}"
             )
 
-    _run(go)
+    run(go)
 
 
 @schedules_app.command("pause")
@@ -341,11 +251,11 @@ def schedules_pause(
     _schedule_ids(settings, [schedule_id])
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         await _on_schedule(client, schedule_id, lambda h: h.pause(note=note))
         out.print(f"paused {schedule_id}")
 
-    _run(go)
+    run(go)
 
 
 @schedules_app.command("unpause")
@@ -358,11 +268,11 @@ def schedules_unpause(
     _schedule_ids(settings, [schedule_id])
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         await _on_schedule(client, schedule_id, lambda h: h.unpause(note=note))
         out.print(f"unpaused {schedule_id}")
 
-    _run(go)
+    run(go)
 
 
 def _parse_time(name: str, value: str) -> datetime:
@@ -387,14 +297,14 @@ def schedules_backfill(
         fail("--end must be after --start", 2)
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         backfill = ScheduleBackfill(
             start_at=start_at, end_at=end_at, overlap=ScheduleOverlapPolicy.BUFFER_ALL
         )
         await _on_schedule(client, schedule_id, lambda h: h.backfill(backfill))
         out.print(f"backfilling {schedule_id} from {start_at.isoformat()} to {end_at.isoformat()}")
 
-    _run(go)
+    run(go)
 
 
 @schedules_app.command("list")
@@ -403,7 +313,7 @@ def schedules_list(as_json: JsonOption = False) -> None:
     settings = get_settings()
 
     async def go() -> list[dict[str, Any]]:
-        client = await _client(settings)
+        client = await connect_client(settings)
         rows: list[dict[str, Any]] = []
         async for entry in await client.list_schedules():
             info = entry.info
@@ -429,8 +339,8 @@ def schedules_list(as_json: JsonOption = False) -> None:
             )
         return sorted(rows, key=lambda r: r["id"])
 
-    _listing(
-        _run(go),
+    print_listing(
+        run(go),
         as_json=as_json,
         title="Schedules",
         columns=["id", "timing", "paused", "next_run", "recent_runs"],
@@ -448,15 +358,15 @@ def advisories(
 ) -> None:
     """Current advisories, one row per source and country."""
     if source is not None:
-        _sources(source)
+        sources(source)
     code = _country(country) if country else None
     settings = get_settings()
 
     async def query(pool: asyncpg.Pool) -> list[dict[str, Any]]:
         return [dict(r) for r in await AdvisoryStore(pool).current(source=source, country=code)]
 
-    rows = _run(lambda: _with_pool(settings, query))
-    _listing(
+    rows = run(lambda: with_pool(settings, query))
+    print_listing(
         rows,
         as_json=as_json,
         title="Current advisories",
@@ -483,7 +393,7 @@ def changes(
 ) -> None:
     """Classified changes (new, raised, lowered, regional, text, withdrawn), newest first."""
     if source is not None:
-        _sources(source)
+        sources(source)
     code = _country(country) if country else None
     since_at = _parse_time("--since", since) if since else None
     settings = get_settings()
@@ -493,8 +403,8 @@ def changes(
         found = await store.changes(source=source, country=code, since=since_at, limit=limit)
         return [dict(r) for r in found]
 
-    rows = _run(lambda: _with_pool(settings, query))
-    _listing(
+    rows = run(lambda: with_pool(settings, query))
+    print_listing(
         rows,
         as_json=as_json,
         title="Changes",
@@ -520,7 +430,7 @@ def parse(
     as_json: JsonOption = False,
 ) -> None:
     """Parse a local document and print the normalised advisories (no database needed)."""
-    spec = _sources(source)[0]
+    spec = sources(source)[0]
     if not file.is_file():
         fail(f"no such file: {file}", 2)
     body = file.read_bytes()
@@ -546,7 +456,7 @@ def parse(
         }
         for a in found
     ]
-    _listing(
+    print_listing(
         rows,
         as_json=as_json,
         title=f"{spec.id}: {file.name}",
@@ -564,7 +474,7 @@ def parse(
 @app.command()
 def reparse(source: SourceOption = None) -> None:
     """Re-derive current advisories from stored raw documents (after a parser fix)."""
-    specs = _sources(source)
+    specs = sources(source)
     settings = get_settings()
 
     async def go(pool: asyncpg.Pool) -> None:
@@ -595,7 +505,7 @@ def reparse(source: SourceOption = None) -> None:
                 f"changed ({result.changes or 'none'}), {errors} errors"
             )
 
-    _run(lambda: _with_pool(settings, go))
+    run(lambda: with_pool(settings, go))
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -610,7 +520,7 @@ def jobs(
 ) -> None:
     """Recent scrape jobs (cycles, index fetches, country fetches)."""
     if source is not None:
-        _sources(source)
+        sources(source)
     _one_of("status", status, JOB_STATUSES)
     settings = get_settings()
 
@@ -618,8 +528,8 @@ def jobs(
         found = await JobStore(pool).recent(limit=limit, source=source, status=status)
         return [dict(r) for r in found]
 
-    _listing(
-        _run(lambda: _with_pool(settings, query)),
+    print_listing(
+        run(lambda: with_pool(settings, query)),
         as_json=as_json,
         title="Recent jobs",
         columns=[
@@ -653,7 +563,7 @@ def dead_letters(
 ) -> None:
     """Quarantined jobs (the dead-letter queue), oldest first."""
     if source is not None:
-        _sources(source)
+        sources(source)
     _one_of("status", status, DEAD_LETTER_STATUSES)
     settings = get_settings()
 
@@ -663,8 +573,8 @@ def dead_letters(
         )
         return [dict(r) for r in found]
 
-    _listing(
-        _run(lambda: _with_pool(settings, query)),
+    print_listing(
+        run(lambda: with_pool(settings, query)),
         as_json=as_json,
         title="Dead letters",
         columns=[
@@ -691,7 +601,7 @@ def _signal_quarantine(workflow_id: str, signal: str, note: str | None) -> None:
     settings = get_settings()
 
     async def go() -> None:
-        client = await _client(settings)
+        client = await connect_client(settings)
         handle = client.get_workflow_handle(workflow_id)
         try:
             description = await handle.describe()
@@ -705,7 +615,7 @@ def _signal_quarantine(workflow_id: str, signal: str, note: str | None) -> None:
         await handle.signal(signal, note)
         out.print(f"sent {signal} to {workflow_id}  {settings.workflow_url(workflow_id)}")
 
-    _run(go)
+    run(go)
 
 
 @app.command()

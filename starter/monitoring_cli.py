@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from activities.health import CheckInput, HealthActivities, HealthReport, new_run_id
 from advisories.health import CHECKS, CheckName, HealthSettings, MetricsSnapshot
 from advisories.settings import Settings, get_settings
+from starter._output import err, fail, out, print_json, print_table, run
 from store.pool import create_pool
 from worker.client import connect
 
@@ -76,26 +77,22 @@ def metrics(
     as_json: JsonOption = False,
 ) -> None:
     """Per source and per queue: jobs, success rate, durations, requests, backlog, workers."""
-    # starter.cli imports this module to register the commands: importing its
-    # helpers here, at call time, keeps that import free of cycles.
-    from starter.cli import _print_table, _run, err, fail
-
     settings, health_settings = get_settings(), _health_settings()
-    snapshot = _run(lambda: _with_activities(settings, health_settings, _collect(hours)))
+    snapshot = run(lambda: _with_activities(settings, health_settings, _collect(hours)))
     if not snapshot.database_ok:
         fail(f"cannot read metrics: PostgreSQL {snapshot.database_error} — is the stack up?")
     if as_json:
         print(json.dumps(_metrics_json(snapshot), indent=2))
     else:
-        _print_table(
+        print_table(
             f"Sources (last {hours:g} h; utilisation: last hour)",
             _SOURCE_COLUMNS,
             [_source_row(s) for s in snapshot.sources],
         )
         if snapshot.temporal_ok:
-            _print_table("Task queues", _QUEUE_COLUMNS, [_queue_row(q) for q in snapshot.queues])
+            print_table("Task queues", _QUEUE_COLUMNS, [_queue_row(q) for q in snapshot.queues])
         stale = health_settings.health_poller_stale_seconds
-        _print_table(
+        print_table(
             "Workers (heartbeats)",
             ["identity", "queues", "rss_mb", "peak_rss_mb", "seen_s_ago", "state"],
             [
@@ -120,8 +117,6 @@ def metrics(
 
 def health(as_json: JsonOption = False) -> None:
     """Run every health check now; exit code 1 (and one line on stderr) when unhealthy."""
-    from starter.cli import _print_table, _run, fail, out
-
     settings, health_settings = get_settings(), _health_settings()
 
     async def check(activities: HealthActivities) -> HealthReport:
@@ -130,11 +125,11 @@ def health(as_json: JsonOption = False) -> None:
             CheckInput(snapshot=snapshot, run_id=new_run_id("cli"), record_alerts=False)
         )
 
-    report = _run(lambda: _with_activities(settings, health_settings, check))
+    report = run(lambda: _with_activities(settings, health_settings, check))
     if as_json:
         print(json.dumps(_health_json(report), indent=2))
     else:
-        _print_table(
+        print_table(
             f"Health checks ({len(report.results)})",
             _CHECK_COLUMNS,
             [
@@ -158,17 +153,15 @@ def health(as_json: JsonOption = False) -> None:
 
 def worker_status(as_json: JsonOption = False) -> None:
     """Workers polling each queue: identity, last poll, memory from their heartbeats."""
-    from starter.cli import _print_json, _print_table, _run, err, fail
-
     settings, health_settings = get_settings(), _health_settings()
-    snapshot = _run(lambda: _with_activities(settings, health_settings, _collect(1.0)))
+    snapshot = run(lambda: _with_activities(settings, health_settings, _collect(1.0)))
     if not snapshot.temporal_ok:
         fail(f"cannot list the pollers: Temporal {snapshot.temporal_error} — is the stack up?")
     rows = _worker_rows(snapshot, health_settings.health_poller_stale_seconds)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
-        _print_table(
+        print_table(
             f"Workers ({sum(1 for r in rows if r['live'])} live)",
             _WORKER_COLUMNS,
             [
@@ -188,8 +181,6 @@ def worker_status(as_json: JsonOption = False) -> None:
 
 
 def _health_settings() -> HealthSettings:
-    from starter.cli import fail
-
     try:
         return HealthSettings()
     except ValidationError as exc:

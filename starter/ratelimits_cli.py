@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 import typer
 
 from activities.ratelimits import RateLimitStore, UsageRow
 from advisories.ratelimit import SETTING_NAMES, parse_setting
 from advisories.settings import get_settings
+from starter._output import JsonOption, fail, print_json, print_table, run, sources, with_pool
 
 _COLUMNS = [
     "source",
@@ -49,14 +51,10 @@ def rate_limits(
             help=f"Change a limit at run time (repeatable). Names: {', '.join(SETTING_NAMES)}.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Per-source rate limits, usage in the last hour and utilisation; --set changes a limit."""
-    # starter.cli imports this module to register the command: importing its
-    # helpers here, at call time, keeps that import free of cycles.
-    from starter.cli import _pool, _print_json, _print_table, _run, _sources, fail
-
-    specs = _sources(source)
+    specs = sources(source)
     try:
         changes = _parse_assignments(assignments or [])
     except ValueError as exc:
@@ -65,30 +63,26 @@ def rate_limits(
         fail(f"--set needs --source (one of: {', '.join(s.id for s in specs)})", 2)
     settings = get_settings()
 
-    async def go() -> list[UsageRow]:
-        pool = await _pool(settings)
-        try:
-            store = RateLimitStore(pool)
-            # The CLI may run before any worker has seeded the rows.
-            await store.ensure_defaults()
-            if changes:
-                assert source is not None
-                try:
-                    await store.update(source, **changes)
-                except ValueError as exc:
-                    fail(f"{exc}; allowed names: {', '.join(SETTING_NAMES)}", 2)
-            return await store.usage(source)
-        finally:
-            await pool.close()
+    async def go(pool: asyncpg.Pool) -> list[UsageRow]:
+        store = RateLimitStore(pool)
+        # The CLI may run before any worker has seeded the rows.
+        await store.ensure_defaults()
+        if changes:
+            assert source is not None
+            try:
+                await store.update(source, **changes)
+            except ValueError as exc:
+                fail(f"{exc}; allowed names: {', '.join(SETTING_NAMES)}", 2)
+        return await store.usage(source)
 
-    rows = _run(go)
+    rows = run(lambda: with_pool(settings, go))
     if as_json:
-        _print_json([_json_row(row) for row in rows])
+        print_json([_json_row(row) for row in rows])
         return
     title = "Rate limits (updated)" if changes else "Rate limits"
     if not settings.rate_limits_enabled:
         title += " (RATE_LIMITS_ENABLED=false here: workers with this setting ignore them)"
-    _print_table(title, _COLUMNS, [_table_row(row) for row in rows])
+    print_table(title, _COLUMNS, [_table_row(row) for row in rows])
 
 
 def _parse_assignments(assignments: list[str]) -> dict[str, object]:

@@ -27,6 +27,7 @@ from activities.reports import (
     validate_hours,
 )
 from advisories.settings import Settings, get_settings
+from starter._output import err, fail, out, print_table, run, with_pool
 from worker.client import connect
 
 #: How long ``generate-report`` waits for Temporal before reporting without backlog.
@@ -54,10 +55,6 @@ def generate_report(
     ] = False,
 ) -> None:
     """Generate a report (success rates, durations, budget, levels, changes) and store it."""
-    # starter.cli imports this module to register the commands: importing its
-    # helpers here, at call time, keeps that import free of cycles.
-    from starter.cli import _run, _with_pool, err, fail, out
-
     try:
         validate_hours(hours)
     except ValueError as exc:
@@ -82,7 +79,7 @@ def generate_report(
         except OSError as exc:
             fail(f"cannot write the report to {out_dir}: {exc}")
 
-    generated = _run(lambda: _with_pool(settings, go))
+    generated = run(lambda: with_pool(settings, go))
     result = generated.result
     if as_json:
         document = json.loads(generated.json_text)
@@ -131,8 +128,6 @@ def cleanup(
     version's history, the raw document of every current advisory, pending
     deliveries, firing alerts and open dead letters are never deleted.
     """
-    from starter.cli import _print_table, _run, _with_pool, err, fail, out
-
     if days < 1:
         fail(f"--days must be at least 1, got {days}", 2)
     settings = get_settings()
@@ -145,7 +140,7 @@ def cleanup(
     async def go(pool: asyncpg.Pool) -> CleanupResult:
         return await Cleaner(pool).run(CleanupInput(days=days, dry_run=dry_run), progress=progress)
 
-    result = _run(lambda: _with_pool(settings, go))
+    result = run(lambda: with_pool(settings, go))
     if as_json:
         print(json.dumps(dataclasses.asdict(result), indent=2))
         return
@@ -156,7 +151,7 @@ def cleanup(
     rows += [{"table": table, "rows": "absent", "older_than": ""} for table in result.skipped]
     title = f"Cleanup {'(dry run) ' if dry_run else ''}of rows older than {days} days"
     column = "would delete" if dry_run else "deleted"
-    _print_table(
+    print_table(
         title,
         ["table", column, "older_than"],
         [{"table": r["table"], column: r["rows"], "older_than": r["older_than"]} for r in rows],

@@ -20,6 +20,7 @@ import pytest
 
 from advisories.search_attributes import SEARCH_ATTRIBUTES
 from starter import devstack
+from starter.devstack import postgres, supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +95,7 @@ async def test_postgres_start_is_idempotent_and_stop_frees_the_port(
 
     devstack.stop_postgres(data_dir)
     assert not devstack.postgres_running(data_dir)
-    assert pid is not None and not devstack._alive(pid)
+    assert pid is not None and not devstack.pid_alive(pid)
     assert not _accepts_connections(port)
     devstack.stop_postgres(data_dir)  # not running: no error
 
@@ -139,7 +140,7 @@ async def test_postgres_data_dir_unreachable_by_postgres_user_is_relocated(
     devstack.remove_postgres_data(data_dir)
     assert not data_dir.exists() and not data_dir.is_symlink()
     assert not real.exists()
-    assert not devstack._port_in_use(port)
+    assert not devstack.port_in_use(port)
 
 
 @needs_postgres
@@ -153,7 +154,7 @@ async def test_postgres_without_client_tools_creates_the_database_with_asyncpg(
     for tool in real_bin.iterdir():
         if tool.name not in {"psql", "createdb"}:
             (server_only / tool.name).symlink_to(tool)
-    monkeypatch.setattr(devstack, "find_postgres_bin_dir", lambda: server_only)
+    monkeypatch.setattr(postgres, "find_postgres_bin_dir", lambda: server_only)
     data_dir = reachable_dir / "pg"
     cleanup_postgres.append(data_dir)
 
@@ -226,7 +227,7 @@ def test_supervisor_kills_what_ignores_sigterm(tmp_path: Path) -> None:
         time.sleep(0.05)
 
     assert devstack.stop_service("stubborn", timeout=0.5, state_dir=tmp_path) is True
-    assert not devstack._alive(pid)
+    assert not devstack.pid_alive(pid)
 
 
 def test_supervisor_treats_a_reused_pid_as_stale(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def test_supervisor_treats_a_reused_pid_as_stale(tmp_path: Path) -> None:
     pid_file.write_text(json.dumps(record))
     assert devstack.service_status("sleeper", state_dir=tmp_path).running
     os.kill(pid, signal.SIGKILL)
-    devstack._children.pop(pid).wait(5)
+    supervisor._children.pop(pid).wait(5)
     assert not devstack.service_status("sleeper", state_dir=tmp_path).running
     assert devstack.stop_service("sleeper", state_dir=tmp_path) is False
     assert not pid_file.exists()
@@ -288,5 +289,5 @@ def test_temporal_dev_server_starts_with_search_attributes(tmp_path: Path) -> No
             )
     finally:
         devstack.stop_service("temporal", state_dir=tmp_path)
-    assert not devstack._alive(pid)
+    assert not devstack.pid_alive(pid)
     assert not _accepts_connections(port)

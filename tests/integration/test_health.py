@@ -24,6 +24,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.health import CheckInput, HealthActivities
+from advisories.queues import MONITORING
 from advisories.settings import Settings
 from advisories.sources import UK_FOREIGN_OFFICE, US_STATE_DEPT
 from replay import FaultRule
@@ -334,7 +335,7 @@ async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_sto
     temporal_env: WorkflowEnvironment, database_url: str
 ) -> None:
     client = temporal_env.client
-    env = cli_env(client, database_url, "monitoring")
+    env = cli_env(client, database_url, MONITORING)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -359,12 +360,12 @@ async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_sto
                 break
             await asyncio.sleep(0.5)
         assert row is not None and row["live"] and row["stopped_at"] is None
-        assert "monitoring" in row["queues"] and 20 < row["rss_mb"] < 500
+        assert MONITORING in row["queues"] and 20 < row["rss_mb"] < 500
         summary: HealthSummary = await client.execute_workflow(
             HealthWorkflow.run,
-            HealthInput(queues=["monitoring"], notify=False),
+            HealthInput(queues=[MONITORING], notify=False),
             id=f"test-health-process-{uuid.uuid4().hex[:8]}",
-            task_queue="monitoring",
+            task_queue=MONITORING,
         )
         assert summary.stored and "queue_workers:monitoring" not in summary.failing
         conn = await asyncpg.connect(database_url)

@@ -40,6 +40,7 @@ from activities.reports import (
 )
 from activities.store import DeadLetterStore
 from advisories.health import Alert, CheckName, CheckResult, reconcile
+from advisories.queues import MAINTENANCE, REPORTING, SCRAPING
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from chaos.catalogue import expected as catalogue_expected
@@ -207,7 +208,7 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
     assert sorted(Path(p).suffix for p in printed["paths"]) == [".html", ".json", ".md"]
     for path in map(Path, printed["paths"]):
         assert path.parent == out.resolve() and path.name.startswith("report-")
-    assert {q["queue"] for q in printed["backlog"]} >= {"scraping", "reporting", "maintenance"}
+    assert {q["queue"] for q in printed["backlog"]} >= {SCRAPING, REPORTING, MAINTENANCE}
     html_path = next(Path(p) for p in printed["paths"] if p.endswith(".html"))
     page = html_path.read_text(encoding="utf-8")
     assert well_formed(page).svgs == 6
@@ -721,9 +722,9 @@ async def test_report_and_cleanup_workflows_run_on_the_dev_server(
         assert row is not None and row["report_key"].startswith("report-")
         assert row["span"].total_seconds() == 6 * 3600  # the default period
         backlog = {q["queue"]: q for q in json.loads(row["json"])["backlog"]}
-        assert backlog.keys() == {queue, "scraping"}
+        assert backlog.keys() == {queue, SCRAPING}
         assert backlog[queue]["points"][0]["pollers"] >= 1  # this test's worker
-        scraping = backlog["scraping"]
+        scraping = backlog[SCRAPING]
         assert [p["backlog"] for p in scraping["points"]] == [5, 50, 7]
         assert [p["pollers"] for p in scraping["points"]] == [1, 1, 0]
         assert (scraping["latest"], scraping["maximum"]) == (7, 50)

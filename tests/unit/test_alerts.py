@@ -21,11 +21,12 @@ from advisories.health import (
     target_key,
     verify,
 )
+from advisories.queues import MONITORING, SCRAPING
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 COOLDOWN = timedelta(hours=6)
-BAD = CheckResult("queue_workers", False, 0, 1, "no live worker polls this queue", queue="scraping")
-GOOD = CheckResult("queue_workers", True, 1, 1, "live: 1@host", queue="scraping")
+BAD = CheckResult("queue_workers", False, 0, 1, "no live worker polls this queue", queue=SCRAPING)
+GOOD = CheckResult("queue_workers", True, 1, 1, "live: 1@host", queue=SCRAPING)
 
 
 def run(
@@ -99,7 +100,7 @@ def test_a_vanished_subject_is_resolved_only_if_its_check_still_ran() -> None:
 
 
 def test_each_alert_is_deduplicated_by_check_and_subject() -> None:
-    other_queue = CheckResult("queue_workers", False, 0, 1, queue="monitoring")
+    other_queue = CheckResult("queue_workers", False, 0, 1, queue=MONITORING)
     state: dict[str, Alert] = {}
     assert run(state, [BAD, other_queue], T0) == [
         ("queue_workers:scraping", Event.FIRING),
@@ -115,7 +116,7 @@ def test_alert_messages_carry_a_stable_delivery_id_and_the_check() -> None:
     assert body["id"] == delivery_id
     assert (body["type"], body["event"], body["state"]) == ("alert", "firing", "firing")
     assert (body["queue"], body["value"], body["threshold"], body["unit"]) == (
-        "scraping",
+        SCRAPING,
         0,
         1,
         "workers",

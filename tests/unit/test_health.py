@@ -23,7 +23,7 @@ from advisories.health import (
     failing,
     poller_live,
 )
-from advisories.queues import ALL_QUEUES
+from advisories.queues import ALL_QUEUES, MONITORING, REPORTING, SCRAPING
 from advisories.schedule_spec import scrape_intervals
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -222,16 +222,16 @@ def test_backlog_above_100_on_any_queue_fails() -> None:
 def test_a_queue_needs_a_live_poller_of_both_task_types() -> None:
     recent, old = iso(NOW - timedelta(seconds=5)), iso(NOW - timedelta(minutes=3))
     only_workflows = live_queue(
-        "scraping", pollers=[PollerMetrics("1@host", "workflow", recent, 5.0, True)]
+        SCRAPING, pollers=[PollerMetrics("1@host", "workflow", recent, 5.0, True)]
     )
     stale = live_queue(
-        "monitoring",
+        MONITORING,
         pollers=[
             PollerMetrics("1@host", "workflow", old, 180.0, False),
             PollerMetrics("1@host", "activity", old, 180.0, False),
         ],
     )
-    nobody = live_queue("reporting", pollers=[])
+    nobody = live_queue(REPORTING, pollers=[])
     results = evaluate(snapshot(queues=[only_workflows, stale, nobody]), Thresholds())
     assert failing(results) == [
         "queue_workers:monitoring",
@@ -243,7 +243,7 @@ def test_a_queue_needs_a_live_poller_of_both_task_types() -> None:
 
 
 def test_a_queue_that_cannot_be_described_fails_with_the_reason() -> None:
-    broken = QueueMetrics(queue="scraping", error="RPCError: boom")
+    broken = QueueMetrics(queue=SCRAPING, error="RPCError: boom")
     results = by_key(evaluate(snapshot(queues=[broken]), Thresholds()))
     assert "queue_backlog:scraping" not in results
     assert not results["queue_workers:scraping"].ok
@@ -267,7 +267,7 @@ def test_worker_memory_fails_above_500_mb_for_live_workers_and_recent_jobs() -> 
             "identity": identity,
             "host": "h",
             "pid": 1,
-            "queues": ["scraping"],
+            "queues": [SCRAPING],
             "rss_mb": rss,
             "peak_rss_mb": rss,
             "started_at": seen,
@@ -308,7 +308,7 @@ def test_down_backends_speak_only_through_their_own_check() -> None:
 def test_thresholds_are_configurable() -> None:
     source = healthy_source(fetches_succeeded=9, fetches_finished=10, utilisation_percent=50.0)
     strict = Thresholds(success_rate_min=95.0, rate_limit_utilisation_max=40.0, backlog_max=0)
-    queue = live_queue("scraping", activity_backlog=1)
+    queue = live_queue(SCRAPING, activity_backlog=1)
     results = evaluate(snapshot(sources=[source], queues=[queue]), strict)
     assert failing(results) == [
         "queue_backlog:scraping",
@@ -333,7 +333,7 @@ def test_health_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     settings = HealthSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.webhook_urls == ["https://hooks.example.org/T0K3N/abc"]
     assert settings.thresholds().success_rate_min == 95.0
-    assert settings.health_queues == ["scraping", "monitoring"]
+    assert settings.health_queues == [SCRAPING, MONITORING]
     assert settings.alert_cooldown == timedelta(hours=2)
     summary = repr(settings.safe_summary()) + repr(settings)
     assert "s3cret-value" not in summary and "T0K3N" not in summary

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from advisories.queues import REPORTING, SCRAPING
 from advisories.report import (
     CHART_IDS,
     AdvisoryRow,
@@ -338,14 +339,14 @@ def test_html_is_well_formed_with_one_svg_per_chart() -> None:
 
 
 def test_backlog_chart_appears_when_samples_are_given() -> None:
-    one = [BacklogPoint("scraping", at(17, 30), 12, 2), BacklogPoint("reporting", at(17, 30), 0)]
+    one = [BacklogPoint(SCRAPING, at(17, 30), 12, 2), BacklogPoint(REPORTING, at(17, 30), 0)]
     report = sample(backlog=one)
-    assert [(q.queue, q.latest) for q in report.backlog] == [("reporting", 0), ("scraping", 12)]
+    assert [(q.queue, q.latest) for q in report.backlog] == [(REPORTING, 0), (SCRAPING, 12)]
     checker = parse(render_html(report))
     assert checker.errors == []
     assert sorted(checker.svg_ids) == sorted(CHART_IDS)
     # Samples over time: a line chart (polyline) instead of bars.
-    many = [BacklogPoint("scraping", at(h), n) for h, n in ((13, 5), (14, 50), (15, 7))]
+    many = [BacklogPoint(SCRAPING, at(h), n) for h, n in ((13, 5), (14, 50), (15, 7))]
     page = render_html(sample(backlog=many))
     chart = _chart(page, "chart-backlog")
     assert _drawn_lines(chart) == 1 and not _marks(chart, "rect")
@@ -480,7 +481,7 @@ def _drawn_lines(svg: str) -> int:
 
 def test_sampled_backlog_is_joined_across_buckets_but_job_gaps_stay_gaps() -> None:
     # Health runs sample every 30 min; the report's buckets are 15 min long.
-    samples = [BacklogPoint("scraping", at(13), 5), BacklogPoint("scraping", at(13, 30), 9)]
+    samples = [BacklogPoint(SCRAPING, at(13), 5), BacklogPoint(SCRAPING, at(13, 30), 9)]
     report = build_report(sample_rows(backlog=samples), start=START, end=END)
     page = render_html(report)
     assert _drawn_lines(_chart(page, "chart-backlog")) == 1
