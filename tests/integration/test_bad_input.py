@@ -1,7 +1,8 @@
-"""Bad input, table-driven: the CLI, the quarantine signals and the parsers.
+"""Bad input, table-driven: the CLI and the quarantine signals.
 
 Each case must give a clear error (one line, non-zero exit code, or a refusal
-kept in the workflow's history) and change nothing that is stored.
+kept in the workflow's history) and change nothing that is stored. The parsers'
+own bad documents need no server: ``tests/unit/test_bad_documents.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import json
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -20,8 +19,6 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.types import QuarantineState
-from advisories.errors import ParseError
-from advisories.parsers import PARSERS
 from advisories.sources import US_STATE_DEPT
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
@@ -117,42 +114,6 @@ async def test_cli_rejects_bad_input_in_one_line_and_changes_nothing(
             failures.append((args, run.returncode, run.stderr))
     assert failures == []
     assert await digest(database_url) == before
-
-
-BAD_DOCUMENTS: list[tuple[str, bytes]] = [
-    ("empty", b""),
-    ("whitespace", b" \n\t "),
-    ("not utf-8", b"\xff\xfe\x00<\x00r\x00s\x00s\x00" + bytes(range(128, 256))),
-    ("binary garbage", bytes(range(256)) * 64),
-    ("html page", b"<!doctype html><html><body><h1>Service unavailable</h1></body></html>"),
-    ("json array", b"[1, 2, 3]"),
-    ("truncated json", b'{"data": {"AF": {"advisory-state": 2'),
-    ("huge", b"<" + b"a" * 12_000_000),
-    ("script", b"<script>alert(1)</script>"),
-]
-
-
-@pytest.mark.parametrize("source", sorted(PARSERS))
-@pytest.mark.parametrize(("name", "body"), BAD_DOCUMENTS, ids=[n for n, _ in BAD_DOCUMENTS])
-@pytest.mark.parametrize("function", ["parse_index", "parse_document", "parse_file"])
-def test_parsers_reject_bad_documents_with_parse_error(
-    source: str, name: str, body: bytes, function: str
-) -> None:
-    parser: Any = PARSERS[source]
-    with pytest.raises(ParseError) as caught:
-        getattr(parser, function)(body, url="http://127.0.0.1/doc", fetched_at=datetime.now(UTC))
-    assert source in str(caught.value)
-    assert "\n" not in str(caught.value)
-
-
-def test_parse_command_reports_a_malformed_file_in_one_line(tmp_path: Path) -> None:
-    for name, body in BAD_DOCUMENTS[:6]:
-        path = tmp_path / f"{name.replace(' ', '_')}.doc"
-        path.write_bytes(body)
-        for source in sorted(PARSERS):
-            run = run_cli("parse", "--source", source, str(path), env={})
-            assert run.returncode == 1, (source, name, run.stderr)
-            assert len(run.stderr.strip().splitlines()) == 1, (source, name, run.stderr)
 
 
 SIGNAL_CASES: list[tuple[str, str]] = [
