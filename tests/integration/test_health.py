@@ -8,6 +8,7 @@ real; the CLI runs as a subprocess, as a person runs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import socket
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +24,26 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.health import CheckInput, HealthActivities
+from advisories.health import HealthSettings
 from advisories.settings import Settings
 from advisories.sources import UK_FOREIGN_OFFICE, US_STATE_DEPT
 from replay import FaultRule
 from replay.server import ReplayServer
 from replay.synthetic import UK_INDEX_FILE
 from starter.schedules import scrape_input
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port
 from tests.integration.health_helpers import cli, health_settings, health_worker
-from tests.integration.helpers import REPO, crawl, running_worker
+from tests.integration.helpers import (
+    REPO,
+    cli_env,
+    crawl,
+    replay_settings,
+    running_worker,
+    unique,
+)
 from workflows import ALL_WORKFLOWS, ScrapeSourceWorkflow
 from workflows.monitoring import HealthInput, HealthSummary, HealthWorkflow
 
@@ -40,19 +51,73 @@ pytestmark = pytest.mark.integration
 US_FEED = US_STATE_DEPT.index_path
 
 
-def scrape_settings(database_url: str, server: ReplayServer) -> Settings:
-    return make_settings(
-        database_url=database_url, replay_base_url=server.base_url, rate_limits_enabled=False
-    )
-
-
-def cli_env(client: Client, database_url: str, queue: str) -> dict[str, str]:
+def health_env(client: Client, database_url: str, queue: str) -> dict[str, str]:
+    """The CLI's environment, checking the workers of ``queue``."""
     return {
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        **cli_env(client, database_url),
         "HEALTH_QUEUES": json.dumps([queue]),
         "RATE_LIMITS_ENABLED": "false",
     }
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One test's handles: the servers, a crawl of the private catalogue, a queue of its own.
+
+    Attributes:
+        client: The dev server's client.
+        server: The replay server of the test's private catalogue.
+        root: That catalogue's folder (the test may edit it).
+        database_url: The test's fresh database.
+        settings: Settings for crawling ``server`` into it (rate limits off).
+        queue: A health queue nobody else polls.
+        identity: The identity of this test's health worker.
+        health: Health settings checking ``queue``.
+        env: The CLI's environment, checking ``queue``.
+    """
+
+    client: Client
+    server: ReplayServer
+    root: Path
+    database_url: str
+    settings: Settings
+    queue: str
+    identity: str
+    health: HealthSettings
+    env: dict[str, str]
+
+    def scraping(self) -> contextlib.AbstractAsyncContextManager[list[Worker]]:
+        """The project's workers on every scraping queue, until the block ends."""
+        return running_worker(self.client, self.settings)
+
+    def health_worker(self) -> contextlib.AbstractAsyncContextManager[HealthActivities]:
+        """The health worker polling ``queue`` as ``identity``, until the block ends."""
+        return health_worker(
+            self.client, self.settings, self.health, queue=self.queue, identity=self.identity
+        )
+
+    async def crawl(self, tag: str) -> None:
+        """One cycle of every source (with the workers of :meth:`scraping` running)."""
+        await crawl(self.client, self.settings, tag)
+
+
+@pytest.fixture
+def stack(
+    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
+) -> Stack:
+    server, root = served
+    queue = unique("health")
+    return Stack(
+        client=temporal_env.client,
+        server=server,
+        root=root,
+        database_url=database_url,
+        settings=replay_settings(database_url, server, rate_limits_enabled=False),
+        queue=queue,
+        identity=unique("worker") + "@test",
+        health=health_settings(health_queues=[queue]),
+        env=health_env(temporal_env.client, database_url, queue),
+    )
 
 
 def checks_by_key(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -83,19 +148,12 @@ async def scrape(client: Client, settings: Settings, source: str, tag: str) -> A
     )
 
 
-async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"health-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    env = cli_env(client, database_url, queue)
-    health = health_settings(health_queues=[queue])
-    async with running_worker(client, settings):
-        await crawl(client, settings, f"cli-{queue}")
+async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(stack: Stack) -> None:
+    queue, identity, env = stack.queue, stack.identity, stack.env
+    async with stack.scraping():
+        await stack.crawl(f"cli-{queue}")
 
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         up = await health_until(env, 0)
         assert up["failing"] == [] and up["healthy"] is True
         checks = checks_by_key(up)
@@ -128,11 +186,11 @@ async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
     mine = {r["identity"]: r for r in json.loads(status.stdout)}[identity]
     assert mine["live"] is False and mine["stopped_at"] is not None
 
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         back = await health_until(env, 0)
         assert back["failing"] == []
 
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(stack.database_url)
     try:
         rows = await conn.fetch(
             "SELECT run_id, ok, value, threshold FROM health_checks"
@@ -147,17 +205,11 @@ async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
     assert all(r["run_id"].startswith("cli-") and r["threshold"] == 1 for r in rows)
 
 
-async def test_metrics_cli_shows_jobs_requests_and_queues(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"metrics-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    env = cli_env(client, database_url, queue)
-    async with running_worker(client, settings):
-        await crawl(client, settings, f"metrics-{queue}")
-    conn = await asyncpg.connect(database_url)
+async def test_metrics_cli_shows_jobs_requests_and_queues(stack: Stack) -> None:
+    queue, identity, env = stack.queue, stack.identity, stack.env
+    async with stack.scraping():
+        await stack.crawl(f"metrics-{queue}")
+    conn = await asyncpg.connect(stack.database_url)
     try:
         requests = await conn.fetchval(
             "SELECT count(*) FROM source_requests WHERE source = 'uk_foreign_office'"
@@ -169,8 +221,7 @@ async def test_metrics_cli_shows_jobs_requests_and_queues(
     finally:
         await conn.close()
 
-    health = health_settings(health_queues=[queue])
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         run = await cli("metrics", "--hours", "2", "--json", env=env)
         assert run.returncode == 0, run.stderr
         data = json.loads(run.stdout)
@@ -192,14 +243,8 @@ async def test_metrics_cli_shows_jobs_requests_and_queues(
     assert "success 22" in table.stdout and identity in table.stdout
 
 
-async def test_health_workflow_fails_while_a_source_fails_and_recovers(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"health-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    health = health_settings(health_queues=[queue])
+async def test_health_workflow_fails_while_a_source_fails_and_recovers(stack: Stack) -> None:
+    client, server, settings, queue = stack.client, stack.server, stack.settings, stack.queue
 
     async def check(tag: str) -> HealthSummary:
         return await client.execute_workflow(
@@ -209,13 +254,10 @@ async def test_health_workflow_fails_while_a_source_fails_and_recovers(
             task_queue=queue,
         )
 
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(stack.database_url)
     try:
-        async with (
-            running_worker(client, settings),
-            health_worker(client, settings, health, queue=queue, identity=identity),
-        ):
-            await crawl(client, settings, f"wf-{queue}")
+        async with stack.scraping(), stack.health_worker():
+            await stack.crawl(f"wf-{queue}")
             first = await check("first")
             assert (first.healthy, first.failing, first.stored) == (True, [], True)
 
@@ -250,15 +292,9 @@ async def test_health_workflow_fails_while_a_source_fails_and_recovers(
         await conn.close()
 
 
-async def test_index_canary_catches_a_shrunken_and_an_empty_index(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> None:
-    server, root = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"canary-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    health = health_settings(health_queues=[queue])
-    index = json.loads((root / UK_FOREIGN_OFFICE.id / UK_INDEX_FILE).read_bytes())
+async def test_index_canary_catches_a_shrunken_and_an_empty_index(stack: Stack) -> None:
+    client, server, settings = stack.client, stack.server, stack.settings
+    index = json.loads((stack.root / UK_FOREIGN_OFFICE.id / UK_INDEX_FILE).read_bytes())
 
     async def canary(activities: HealthActivities) -> tuple[list[str], dict[str, Any]]:
         report = await activities.check(
@@ -269,11 +305,8 @@ async def test_index_canary_catches_a_shrunken_and_an_empty_index(
         result = next(r for r in report.results if r.key == "index_canary:uk_foreign_office")
         return report.failing, {"ok": result.ok, "value": result.value, "detail": result.detail}
 
-    async with (
-        running_worker(client, settings),
-        health_worker(client, settings, health, queue=queue, identity=identity) as activities,
-    ):
-        await crawl(client, settings, f"canary-{queue}")
+    async with stack.scraping(), stack.health_worker() as activities:
+        await stack.crawl(f"canary-{stack.queue}")
         failing, result = await canary(activities)
         assert failing == [] and result["value"] == 20
 
@@ -334,7 +367,7 @@ async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_sto
     temporal_env: WorkflowEnvironment, database_url: str
 ) -> None:
     client = temporal_env.client
-    env = cli_env(client, database_url, "monitoring")
+    env = health_env(client, database_url, "monitoring")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
