@@ -68,8 +68,7 @@ class Stack:
         client: The dev server's client.
         server: The replay server of the test's private catalogue.
         root: That catalogue's folder (the test may edit it).
-        database_url: The test's fresh database.
-        settings: Settings for crawling ``server`` into it (rate limits off).
+        settings: Settings for crawling ``server`` into the test's database (rate limits off).
         queue: A health queue nobody else polls.
         identity: The identity of this test's health worker.
         health: Health settings checking ``queue``.
@@ -79,7 +78,6 @@ class Stack:
     client: Client
     server: ReplayServer
     root: Path
-    database_url: str
     settings: Settings
     queue: str
     identity: str
@@ -111,7 +109,6 @@ def stack(
         client=temporal_env.client,
         server=server,
         root=root,
-        database_url=database_url,
         settings=replay_settings(database_url, server, rate_limits_enabled=False),
         queue=queue,
         identity=unique("worker") + "@test",
@@ -148,7 +145,9 @@ async def scrape(client: Client, settings: Settings, source: str, tag: str) -> A
     )
 
 
-async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(stack: Stack) -> None:
+async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
+    stack: Stack, conn: asyncpg.Connection
+) -> None:
     queue, identity, env = stack.queue, stack.identity, stack.env
     async with stack.scraping():
         await stack.crawl(f"cli-{queue}")
@@ -190,36 +189,30 @@ async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(stack: 
         back = await health_until(env, 0)
         assert back["failing"] == []
 
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT run_id, ok, value, threshold FROM health_checks"
-            " WHERE name = 'queue_workers' AND queue = $1 ORDER BY checked_at",
-            queue,
-        )
-    finally:
-        await conn.close()
+    rows = await conn.fetch(
+        "SELECT run_id, ok, value, threshold FROM health_checks"
+        " WHERE name = 'queue_workers' AND queue = $1 ORDER BY checked_at",
+        queue,
+    )
     # Runs before the first poll arrived may say 0: compare the changes of state.
     states = [state for state, _ in itertools.groupby((r["ok"], r["value"]) for r in rows)]
     assert states[-3:] == [(True, 1), (False, 0), (True, 1)]
     assert all(r["run_id"].startswith("cli-") and r["threshold"] == 1 for r in rows)
 
 
-async def test_metrics_cli_shows_jobs_requests_and_queues(stack: Stack) -> None:
+async def test_metrics_cli_shows_jobs_requests_and_queues(
+    stack: Stack, conn: asyncpg.Connection
+) -> None:
     queue, identity, env = stack.queue, stack.identity, stack.env
     async with stack.scraping():
         await stack.crawl(f"metrics-{queue}")
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        requests = await conn.fetchval(
-            "SELECT count(*) FROM source_requests WHERE source = 'uk_foreign_office'"
-        )
-        longest = await conn.fetchval(
-            "SELECT max(duration_ms) FROM scrape_jobs WHERE source = 'uk_foreign_office'"
-            " AND kind IN ('index', 'country')"
-        )
-    finally:
-        await conn.close()
+    requests = await conn.fetchval(
+        "SELECT count(*) FROM source_requests WHERE source = 'uk_foreign_office'"
+    )
+    longest = await conn.fetchval(
+        "SELECT max(duration_ms) FROM scrape_jobs WHERE source = 'uk_foreign_office'"
+        " AND kind IN ('index', 'country')"
+    )
 
     async with stack.health_worker():
         run = await cli("metrics", "--hours", "2", "--json", env=env)
@@ -243,7 +236,9 @@ async def test_metrics_cli_shows_jobs_requests_and_queues(stack: Stack) -> None:
     assert "success 22" in table.stdout and identity in table.stdout
 
 
-async def test_health_workflow_fails_while_a_source_fails_and_recovers(stack: Stack) -> None:
+async def test_health_workflow_fails_while_a_source_fails_and_recovers(
+    stack: Stack, conn: asyncpg.Connection
+) -> None:
     client, server, settings, queue = stack.client, stack.server, stack.settings, stack.queue
 
     async def check(tag: str) -> HealthSummary:
@@ -254,42 +249,36 @@ async def test_health_workflow_fails_while_a_source_fails_and_recovers(stack: St
             task_queue=queue,
         )
 
-    conn = await asyncpg.connect(stack.database_url)
-    try:
-        async with stack.scraping(), stack.health_worker():
-            await stack.crawl(f"wf-{queue}")
-            first = await check("first")
-            assert (first.healthy, first.failing, first.stored) == (True, [], True)
+    async with stack.scraping(), stack.health_worker():
+        await stack.crawl(f"wf-{queue}")
+        first = await check("first")
+        assert (first.healthy, first.failing, first.stored) == (True, [], True)
 
-            server.set_faults(
-                FaultRule(source="us_state_dept", path_prefix=US_FEED, kind="status", status=503)
-            )
-            with pytest.raises(WorkflowFailureError):
-                await scrape(client, settings, US_STATE_DEPT.id, "fail")
-            failing = await check("failing")
-            assert failing.healthy is False
-            assert failing.failing == ["index_fetch:us_state_dept"]
-            handle = client.get_workflow_handle(f"test-health-failing-{queue}")
-            run_id = (await handle.describe()).run_id
-            row = await conn.fetchrow(
-                "SELECT ok, detail FROM health_checks"
-                " WHERE run_id = $1 AND name = 'index_fetch' AND source = 'us_state_dept'",
-                run_id,
-            )
-            assert row is not None and row["ok"] is False
-            assert row["detail"].startswith("latest index fetch: dead_letter: ")
-            assert "503" in row["detail"]
-            stored = await conn.fetchval(
-                "SELECT count(*) FROM health_checks WHERE run_id = $1", run_id
-            )
-            assert stored == failing.checks
+        server.set_faults(
+            FaultRule(source="us_state_dept", path_prefix=US_FEED, kind="status", status=503)
+        )
+        with pytest.raises(WorkflowFailureError):
+            await scrape(client, settings, US_STATE_DEPT.id, "fail")
+        failing = await check("failing")
+        assert failing.healthy is False
+        assert failing.failing == ["index_fetch:us_state_dept"]
+        handle = client.get_workflow_handle(f"test-health-failing-{queue}")
+        run_id = (await handle.describe()).run_id
+        row = await conn.fetchrow(
+            "SELECT ok, detail FROM health_checks"
+            " WHERE run_id = $1 AND name = 'index_fetch' AND source = 'us_state_dept'",
+            run_id,
+        )
+        assert row is not None and row["ok"] is False
+        assert row["detail"].startswith("latest index fetch: dead_letter: ")
+        assert "503" in row["detail"]
+        stored = await conn.fetchval("SELECT count(*) FROM health_checks WHERE run_id = $1", run_id)
+        assert stored == failing.checks
 
-            server.clear_faults()
-            await scrape(client, settings, US_STATE_DEPT.id, "heal")
-            healed = await check("healed")
-            assert (healed.healthy, healed.failing) == (True, [])
-    finally:
-        await conn.close()
+        server.clear_faults()
+        await scrape(client, settings, US_STATE_DEPT.id, "heal")
+        healed = await check("healed")
+        assert (healed.healthy, healed.failing) == (True, [])
 
 
 async def test_index_canary_catches_a_shrunken_and_an_empty_index(stack: Stack) -> None:
@@ -364,7 +353,7 @@ async def test_unreachable_database_and_temporal_are_reported_not_raised(
     reason="HealthWorkflow is not registered in workflows.ALL_WORKFLOWS (and the worker) yet",
 )
 async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_stop(
-    temporal_env: WorkflowEnvironment, database_url: str
+    temporal_env: WorkflowEnvironment, database_url: str, conn: asyncpg.Connection
 ) -> None:
     client = temporal_env.client
     env = health_env(client, database_url, "monitoring")
@@ -400,14 +389,10 @@ async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_sto
             task_queue="monitoring",
         )
         assert summary.stored and "queue_workers:monitoring" not in summary.failing
-        conn = await asyncpg.connect(database_url)
-        try:
-            memory = await conn.fetchrow(
-                "SELECT ok, value FROM health_checks WHERE name = 'worker_memory' AND worker = $1",
-                identity,
-            )
-        finally:
-            await conn.close()
+        memory = await conn.fetchrow(
+            "SELECT ok, value FROM health_checks WHERE name = 'worker_memory' AND worker = $1",
+            identity,
+        )
         assert memory is not None and memory["ok"] and 20 < memory["value"] < 500
     finally:
         if process.returncode is None:
