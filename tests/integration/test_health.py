@@ -85,7 +85,7 @@ class Stack:
     env: dict[str, str]
 
     def scraping(self) -> contextlib.AbstractAsyncContextManager[list[Worker]]:
-        """The project's workers on every scraping queue, until the block ends."""
+        """The project's workers on every queue, until the block ends."""
         return running_worker(self.client, self.settings)
 
     def health_worker(self) -> contextlib.AbstractAsyncContextManager[HealthActivities]:
