@@ -24,7 +24,5 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A plain connection to the fresh, migrated database, for the test's own queries."""
     conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
+    yield conn  # closed after the test, whether it passed or not
+    await conn.close()

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -57,17 +58,29 @@ def expected_advisories(root: Path) -> dict[str, int]:
     return {source: len(e.hashes) for source, e in catalogue_expected(root).items()}
 
 
+@dataclass(frozen=True)
+class Crawled:
+    """The test's database after a first crawl of its private catalogue, every source complete.
+
+    Attributes:
+        settings: The settings it was crawled with (rate limits off).
+        root: The catalogue's folder (the test may edit it and crawl again).
+    """
+
+    settings: Settings
+    root: Path
+
+
 @pytest.fixture
 async def crawled(
     temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> Settings:
-    """The settings of a first crawl of the served catalogue, done with every source complete."""
+) -> Crawled:
     server, root = served
     settings = replay_settings(database_url, server, rate_limits_enabled=False)
     async with running_worker(temporal_env.client, settings):
         first = await crawl(temporal_env.client, settings, "first")
     assert {s: r.versions_created for s, r in first.items()} == expected_advisories(root)
-    return settings
+    return Crawled(settings, root)
 
 
 class _Html(HTMLParser):
@@ -148,14 +161,12 @@ def one_line_error(run: subprocess.CompletedProcess[str]) -> str:
 async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it(
     temporal_env: WorkflowEnvironment,
     database_url: str,
-    served: tuple[ReplayServer, Path],
-    crawled: Settings,
+    crawled: Crawled,
     conn: asyncpg.Connection,
     pool: asyncpg.Pool,
     tmp_path: Path,
 ) -> None:
-    _, root = served
-    settings = crawled
+    settings, root = crawled.settings, crawled.root
     # One UK country raised at the source, then a second cycle: one notable change.
     country = await conn.fetchval(
         "SELECT country FROM advisories WHERE source = 'uk_foreign_office' AND level = 1"
@@ -266,13 +277,11 @@ async def test_report_of_a_real_crawl_has_the_right_counts_and_the_cli_writes_it
 async def test_cleanup_removes_old_rows_and_keeps_every_current_advisory_and_its_document(
     temporal_env: WorkflowEnvironment,
     database_url: str,
-    served: tuple[ReplayServer, Path],
-    crawled: Settings,
+    crawled: Crawled,
     conn: asyncpg.Connection,
     pool: asyncpg.Pool,
 ) -> None:
-    _, root = served
-    settings = crawled
+    settings, root = crawled.settings, crawled.root
     # A UK country changes: its old document is now needed only by its old
     # version, and the UK index document is replaced by a new one.
     country = await conn.fetchval(
