@@ -22,8 +22,14 @@ from activities.types import QuarantineState
 from advisories.sources import US_STATE_DEPT
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
-from tests.conftest import make_settings, temporal_cli
-from tests.integration.helpers import run_cli, running_worker, wait_for_workflow
+from tests.conftest import temporal_cli
+from tests.integration.helpers import (
+    cli_env,
+    replay_settings,
+    run_cli,
+    running_worker,
+    wait_for_workflow,
+)
 from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
@@ -60,9 +66,7 @@ async def crawled(
 ) -> AsyncIterator[dict[str, str]]:
     """A database holding one real US crawl; yields the CLI's environment."""
     client = temporal_env.client
-    settings = make_settings(
-        database_url=database_url, replay_base_url=replay_server.base_url, rate_limits_enabled=False
-    )
+    settings = replay_settings(database_url, replay_server, rate_limits_enabled=False)
     async with running_worker(client, settings):
         await client.execute_workflow(
             ScrapeSourceWorkflow.run,
@@ -70,10 +74,7 @@ async def crawled(
             id=f"test-bad-input-{datetime.now(UTC).timestamp()}",
             task_queue=US_STATE_DEPT.priority.task_queue,
         )
-    yield {
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-    }
+    yield cli_env(client, database_url)
 
 
 # fmt: off
@@ -130,11 +131,8 @@ async def test_wrong_signal_payloads_are_refused_and_change_nothing(
     temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
 ) -> None:
     client = temporal_env.client
-    settings = make_settings(
-        database_url=database_url,
-        replay_base_url=replay_server.base_url,
-        rate_limits_enabled=False,
-        retry_maximum_attempts=1,
+    settings = replay_settings(
+        database_url, replay_server, rate_limits_enabled=False, retry_maximum_attempts=1
     )
     replay_server.put("us_state_dept", US_STATE_DEPT.index_path, b"not a feed")
     try:
