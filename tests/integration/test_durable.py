@@ -57,7 +57,7 @@ def feed_answers(replay: ReplayServer, status: int) -> None:
 
 @pytest.fixture
 def settings(database_url: str, healed: ReplayServer) -> Settings:
-    """Fast retries (1 s, 2 s, at most 4 s; three attempts) against the replay server."""
+    """Fast retries (from 1 s, doubling, at most 4 s; three attempts) from the replay server."""
     return replay_settings(
         database_url,
         healed,
