@@ -18,3 +18,11 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the fresh, migrated database, for the test's own queries."""
+    conn = await asyncpg.connect(database_url)
+    yield conn  # closed after the test, whether it passed or not
+    await conn.close()

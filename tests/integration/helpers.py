@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.plugin import SimplePlugin
@@ -20,12 +21,32 @@ from activities.types import ScrapeSourceResult
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from advisories.sources import SOURCES, get_source
+from replay.server import ReplayServer
 from starter.schedules import scrape_input
 from store.pool import create_pool
+from tests.conftest import make_settings
 from worker.main import build_workers
 from workflows import ScrapeSourceWorkflow
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def unique(prefix: str) -> str:
+    """``prefix`` and 8 random hex digits: a task queue, worker identity or id of one test."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def replay_settings(database_url: str, server: ReplayServer, **overrides: Any) -> Settings:
+    """:func:`~tests.conftest.make_settings` for crawling ``server`` into ``database_url``."""
+    return make_settings(database_url=database_url, replay_base_url=server.base_url, **overrides)
+
+
+def cli_env(client: Client, database_url: str) -> dict[str, str]:
+    """The CLI's environment: this test's database and the dev server ``client`` talks to."""
+    return {
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+    }
 
 
 class _WorkflowCacheSize(SimplePlugin):

@@ -1,7 +1,8 @@
-"""Bad input, table-driven: the CLI, the quarantine signals and the parsers.
+"""Bad input, table-driven: the CLI and the quarantine signals.
 
 Each case must give a clear error (one line, non-zero exit code, or a refusal
-kept in the workflow's history) and change nothing that is stored.
+kept in the workflow's history) and change nothing that is stored. The parsers'
+own bad documents need no server: ``tests/unit/test_bad_documents.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import json
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -20,13 +19,17 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.types import QuarantineState
-from advisories.errors import ParseError
-from advisories.parsers import PARSERS
 from advisories.sources import US_STATE_DEPT
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
-from tests.conftest import make_settings, temporal_cli
-from tests.integration.helpers import run_cli, running_worker, wait_for_workflow
+from tests.conftest import temporal_cli
+from tests.integration.helpers import (
+    cli_env,
+    replay_settings,
+    run_cli,
+    running_worker,
+    wait_for_workflow,
+)
 from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
@@ -63,9 +66,7 @@ async def crawled(
 ) -> AsyncIterator[dict[str, str]]:
     """A database holding one real US crawl; yields the CLI's environment."""
     client = temporal_env.client
-    settings = make_settings(
-        database_url=database_url, replay_base_url=replay_server.base_url, rate_limits_enabled=False
-    )
+    settings = replay_settings(database_url, replay_server, rate_limits_enabled=False)
     async with running_worker(client, settings):
         await client.execute_workflow(
             ScrapeSourceWorkflow.run,
@@ -73,10 +74,7 @@ async def crawled(
             id=f"test-bad-input-{datetime.now(UTC).timestamp()}",
             task_queue=US_STATE_DEPT.priority.task_queue,
         )
-    yield {
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-    }
+    yield cli_env(client, database_url)
 
 
 # fmt: off
@@ -119,42 +117,6 @@ async def test_cli_rejects_bad_input_in_one_line_and_changes_nothing(
     assert await digest(database_url) == before
 
 
-BAD_DOCUMENTS: list[tuple[str, bytes]] = [
-    ("empty", b""),
-    ("whitespace", b" \n\t "),
-    ("not utf-8", b"\xff\xfe\x00<\x00r\x00s\x00s\x00" + bytes(range(128, 256))),
-    ("binary garbage", bytes(range(256)) * 64),
-    ("html page", b"<!doctype html><html><body><h1>Service unavailable</h1></body></html>"),
-    ("json array", b"[1, 2, 3]"),
-    ("truncated json", b'{"data": {"AF": {"advisory-state": 2'),
-    ("huge", b"<" + b"a" * 12_000_000),
-    ("script", b"<script>alert(1)</script>"),
-]
-
-
-@pytest.mark.parametrize("source", sorted(PARSERS))
-@pytest.mark.parametrize(("name", "body"), BAD_DOCUMENTS, ids=[n for n, _ in BAD_DOCUMENTS])
-@pytest.mark.parametrize("function", ["parse_index", "parse_document", "parse_file"])
-def test_parsers_reject_bad_documents_with_parse_error(
-    source: str, name: str, body: bytes, function: str
-) -> None:
-    parser: Any = PARSERS[source]
-    with pytest.raises(ParseError) as caught:
-        getattr(parser, function)(body, url="http://127.0.0.1/doc", fetched_at=datetime.now(UTC))
-    assert source in str(caught.value)
-    assert "\n" not in str(caught.value)
-
-
-def test_parse_command_reports_a_malformed_file_in_one_line(tmp_path: Path) -> None:
-    for name, body in BAD_DOCUMENTS[:6]:
-        path = tmp_path / f"{name.replace(' ', '_')}.doc"
-        path.write_bytes(body)
-        for source in sorted(PARSERS):
-            run = run_cli("parse", "--source", source, str(path), env={})
-            assert run.returncode == 1, (source, name, run.stderr)
-            assert len(run.stderr.strip().splitlines()) == 1, (source, name, run.stderr)
-
-
 SIGNAL_CASES: list[tuple[str, str]] = [
     ("resolve", "42"),
     ("resolve", '["a", "b"]'),
@@ -169,11 +131,8 @@ async def test_wrong_signal_payloads_are_refused_and_change_nothing(
     temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
 ) -> None:
     client = temporal_env.client
-    settings = make_settings(
-        database_url=database_url,
-        replay_base_url=replay_server.base_url,
-        rate_limits_enabled=False,
-        retry_maximum_attempts=1,
+    settings = replay_settings(
+        database_url, replay_server, rate_limits_enabled=False, retry_maximum_attempts=1
     )
     replay_server.put("us_state_dept", US_STATE_DEPT.index_path, b"not a feed")
     try:

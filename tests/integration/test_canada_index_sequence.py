@@ -20,13 +20,14 @@ from replay.server import ReplayServer
 from replay.synthetic import canada_from_real_index
 from starter.schedules import scrape_input
 from tests.conftest import make_settings
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import shared_fixtures
 from tests.integration.helpers import running_worker
 from workflows import ScrapeSourceWorkflow
 
 pytestmark = pytest.mark.integration
 CAPTURES = [
-    REAL_FIXTURES / "canada" / f"index_cta-cap_2015-11-{day}.json" for day in ("19", "24", "30")
+    shared_fixtures(CANADA_TRAVEL.id) / f"index_cta-cap_2015-11-{day}.json"
+    for day in ("19", "24", "30")
 ]
 
 

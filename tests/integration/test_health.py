@@ -8,6 +8,7 @@ real; the CLI runs as a subprocess, as a person runs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import socket
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.health import CheckInput, HealthActivities
+from advisories.health import HealthSettings
 from advisories.queues import MONITORING
 from advisories.settings import Settings
 from advisories.sources import UK_FOREIGN_OFFICE, US_STATE_DEPT
@@ -31,9 +35,16 @@ from replay import FaultRule
 from replay.server import ReplayServer
 from replay.synthetic import UK_INDEX_FILE
 from starter.schedules import scrape_input
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port
 from tests.integration.health_helpers import cli, health_settings, health_worker
-from tests.integration.helpers import REPO, crawl, running_worker
+from tests.integration.helpers import (
+    REPO,
+    cli_env,
+    crawl,
+    replay_settings,
+    running_worker,
+    unique,
+)
 from workflows import ALL_WORKFLOWS, ScrapeSourceWorkflow
 from workflows.monitoring import HealthInput, HealthSummary, HealthWorkflow
 
@@ -41,19 +52,70 @@ pytestmark = pytest.mark.integration
 US_FEED = US_STATE_DEPT.index_path
 
 
-def scrape_settings(database_url: str, server: ReplayServer) -> Settings:
-    return make_settings(
-        database_url=database_url, replay_base_url=server.base_url, rate_limits_enabled=False
-    )
-
-
-def cli_env(client: Client, database_url: str, queue: str) -> dict[str, str]:
+def health_env(client: Client, database_url: str, queue: str) -> dict[str, str]:
+    """The CLI's environment, checking the workers of ``queue``."""
     return {
-        "DATABASE_URL": database_url,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        **cli_env(client, database_url),
         "HEALTH_QUEUES": json.dumps([queue]),
         "RATE_LIMITS_ENABLED": "false",
     }
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One test's handles: the servers, a crawl of the private catalogue, a queue of its own.
+
+    Attributes:
+        client: The dev server's client.
+        server: The replay server of the test's private catalogue.
+        root: That catalogue's folder (the test may edit it).
+        settings: Settings for crawling ``server`` into the test's database (rate limits off).
+        queue: A health queue nobody else polls.
+        identity: The identity of this test's health worker.
+        health: Health settings checking ``queue``.
+        env: The CLI's environment, checking ``queue``.
+    """
+
+    client: Client
+    server: ReplayServer
+    root: Path
+    settings: Settings
+    queue: str
+    identity: str
+    health: HealthSettings
+    env: dict[str, str]
+
+    def scraping(self) -> contextlib.AbstractAsyncContextManager[list[Worker]]:
+        """The project's workers on every queue, until the block ends."""
+        return running_worker(self.client, self.settings)
+
+    def health_worker(self) -> contextlib.AbstractAsyncContextManager[HealthActivities]:
+        """The health worker polling ``queue`` as ``identity``, until the block ends."""
+        return health_worker(
+            self.client, self.settings, self.health, queue=self.queue, identity=self.identity
+        )
+
+    async def crawl(self, tag: str) -> None:
+        """One cycle of every source (with the workers of :meth:`scraping` running)."""
+        await crawl(self.client, self.settings, tag)
+
+
+@pytest.fixture
+def stack(
+    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
+) -> Stack:
+    server, root = served
+    queue = unique("health")
+    return Stack(
+        client=temporal_env.client,
+        server=server,
+        root=root,
+        settings=replay_settings(database_url, server, rate_limits_enabled=False),
+        queue=queue,
+        identity=unique("worker") + "@test",
+        health=health_settings(health_queues=[queue]),
+        env=health_env(temporal_env.client, database_url, queue),
+    )
 
 
 def checks_by_key(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -85,18 +147,13 @@ async def scrape(client: Client, settings: Settings, source: str, tag: str) -> A
 
 
 async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
+    stack: Stack, conn: asyncpg.Connection
 ) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"health-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    env = cli_env(client, database_url, queue)
-    health = health_settings(health_queues=[queue])
-    async with running_worker(client, settings):
-        await crawl(client, settings, f"cli-{queue}")
+    queue, identity, env = stack.queue, stack.identity, stack.env
+    async with stack.scraping():
+        await stack.crawl(f"cli-{queue}")
 
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         up = await health_until(env, 0)
         assert up["failing"] == [] and up["healthy"] is True
         checks = checks_by_key(up)
@@ -129,19 +186,15 @@ async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
     mine = {r["identity"]: r for r in json.loads(status.stdout)}[identity]
     assert mine["live"] is False and mine["stopped_at"] is not None
 
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         back = await health_until(env, 0)
         assert back["failing"] == []
 
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT run_id, ok, value, threshold FROM health_checks"
-            " WHERE name = 'queue_workers' AND queue = $1 ORDER BY checked_at",
-            queue,
-        )
-    finally:
-        await conn.close()
+    rows = await conn.fetch(
+        "SELECT run_id, ok, value, threshold FROM health_checks"
+        " WHERE name = 'queue_workers' AND queue = $1 ORDER BY checked_at",
+        queue,
+    )
     # Runs before the first poll arrived may say 0: compare the changes of state.
     states = [state for state, _ in itertools.groupby((r["ok"], r["value"]) for r in rows)]
     assert states[-3:] == [(True, 1), (False, 0), (True, 1)]
@@ -149,29 +202,20 @@ async def test_health_cli_turns_unhealthy_when_the_worker_stops_and_back(
 
 
 async def test_metrics_cli_shows_jobs_requests_and_queues(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
+    stack: Stack, conn: asyncpg.Connection
 ) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"metrics-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    env = cli_env(client, database_url, queue)
-    async with running_worker(client, settings):
-        await crawl(client, settings, f"metrics-{queue}")
-    conn = await asyncpg.connect(database_url)
-    try:
-        requests = await conn.fetchval(
-            "SELECT count(*) FROM source_requests WHERE source = 'uk_foreign_office'"
-        )
-        longest = await conn.fetchval(
-            "SELECT max(duration_ms) FROM scrape_jobs WHERE source = 'uk_foreign_office'"
-            " AND kind IN ('index', 'country')"
-        )
-    finally:
-        await conn.close()
+    queue, identity, env = stack.queue, stack.identity, stack.env
+    async with stack.scraping():
+        await stack.crawl(f"metrics-{queue}")
+    requests = await conn.fetchval(
+        "SELECT count(*) FROM source_requests WHERE source = 'uk_foreign_office'"
+    )
+    longest = await conn.fetchval(
+        "SELECT max(duration_ms) FROM scrape_jobs WHERE source = 'uk_foreign_office'"
+        " AND kind IN ('index', 'country')"
+    )
 
-    health = health_settings(health_queues=[queue])
-    async with health_worker(client, settings, health, queue=queue, identity=identity):
+    async with stack.health_worker():
         run = await cli("metrics", "--hours", "2", "--json", env=env)
         assert run.returncode == 0, run.stderr
         data = json.loads(run.stdout)
@@ -194,13 +238,9 @@ async def test_metrics_cli_shows_jobs_requests_and_queues(
 
 
 async def test_health_workflow_fails_while_a_source_fails_and_recovers(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
+    stack: Stack, conn: asyncpg.Connection
 ) -> None:
-    server, _ = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"health-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    health = health_settings(health_queues=[queue])
+    client, server, settings, queue = stack.client, stack.server, stack.settings, stack.queue
 
     async def check(tag: str) -> HealthSummary:
         return await client.execute_workflow(
@@ -210,56 +250,41 @@ async def test_health_workflow_fails_while_a_source_fails_and_recovers(
             task_queue=queue,
         )
 
-    conn = await asyncpg.connect(database_url)
-    try:
-        async with (
-            running_worker(client, settings),
-            health_worker(client, settings, health, queue=queue, identity=identity),
-        ):
-            await crawl(client, settings, f"wf-{queue}")
-            first = await check("first")
-            assert (first.healthy, first.failing, first.stored) == (True, [], True)
+    async with stack.scraping(), stack.health_worker():
+        await stack.crawl(f"wf-{queue}")
+        first = await check("first")
+        assert (first.healthy, first.failing, first.stored) == (True, [], True)
 
-            server.set_faults(
-                FaultRule(source="us_state_dept", path_prefix=US_FEED, kind="status", status=503)
-            )
-            with pytest.raises(WorkflowFailureError):
-                await scrape(client, settings, US_STATE_DEPT.id, "fail")
-            failing = await check("failing")
-            assert failing.healthy is False
-            assert failing.failing == ["index_fetch:us_state_dept"]
-            handle = client.get_workflow_handle(f"test-health-failing-{queue}")
-            run_id = (await handle.describe()).run_id
-            row = await conn.fetchrow(
-                "SELECT ok, detail FROM health_checks"
-                " WHERE run_id = $1 AND name = 'index_fetch' AND source = 'us_state_dept'",
-                run_id,
-            )
-            assert row is not None and row["ok"] is False
-            assert row["detail"].startswith("latest index fetch: dead_letter: ")
-            assert "503" in row["detail"]
-            stored = await conn.fetchval(
-                "SELECT count(*) FROM health_checks WHERE run_id = $1", run_id
-            )
-            assert stored == failing.checks
+        server.set_faults(
+            FaultRule(source="us_state_dept", path_prefix=US_FEED, kind="status", status=503)
+        )
+        with pytest.raises(WorkflowFailureError):
+            await scrape(client, settings, US_STATE_DEPT.id, "fail")
+        failing = await check("failing")
+        assert failing.healthy is False
+        assert failing.failing == ["index_fetch:us_state_dept"]
+        handle = client.get_workflow_handle(f"test-health-failing-{queue}")
+        run_id = (await handle.describe()).run_id
+        row = await conn.fetchrow(
+            "SELECT ok, detail FROM health_checks"
+            " WHERE run_id = $1 AND name = 'index_fetch' AND source = 'us_state_dept'",
+            run_id,
+        )
+        assert row is not None and row["ok"] is False
+        assert row["detail"].startswith("latest index fetch: dead_letter: ")
+        assert "503" in row["detail"]
+        stored = await conn.fetchval("SELECT count(*) FROM health_checks WHERE run_id = $1", run_id)
+        assert stored == failing.checks
 
-            server.clear_faults()
-            await scrape(client, settings, US_STATE_DEPT.id, "heal")
-            healed = await check("healed")
-            assert (healed.healthy, healed.failing) == (True, [])
-    finally:
-        await conn.close()
+        server.clear_faults()
+        await scrape(client, settings, US_STATE_DEPT.id, "heal")
+        healed = await check("healed")
+        assert (healed.healthy, healed.failing) == (True, [])
 
 
-async def test_index_canary_catches_a_shrunken_and_an_empty_index(
-    temporal_env: WorkflowEnvironment, database_url: str, served: tuple[ReplayServer, Path]
-) -> None:
-    server, root = served
-    client = temporal_env.client
-    settings = scrape_settings(database_url, server)
-    queue, identity = f"canary-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
-    health = health_settings(health_queues=[queue])
-    index = json.loads((root / UK_FOREIGN_OFFICE.id / UK_INDEX_FILE).read_bytes())
+async def test_index_canary_catches_a_shrunken_and_an_empty_index(stack: Stack) -> None:
+    client, server, settings = stack.client, stack.server, stack.settings
+    index = json.loads((stack.root / UK_FOREIGN_OFFICE.id / UK_INDEX_FILE).read_bytes())
 
     async def canary(activities: HealthActivities) -> tuple[list[str], dict[str, Any]]:
         report = await activities.check(
@@ -270,11 +295,8 @@ async def test_index_canary_catches_a_shrunken_and_an_empty_index(
         result = next(r for r in report.results if r.key == "index_canary:uk_foreign_office")
         return report.failing, {"ok": result.ok, "value": result.value, "detail": result.detail}
 
-    async with (
-        running_worker(client, settings),
-        health_worker(client, settings, health, queue=queue, identity=identity) as activities,
-    ):
-        await crawl(client, settings, f"canary-{queue}")
+    async with stack.scraping(), stack.health_worker() as activities:
+        await stack.crawl(f"canary-{stack.queue}")
         failing, result = await canary(activities)
         assert failing == [] and result["value"] == 20
 
@@ -332,10 +354,10 @@ async def test_unreachable_database_and_temporal_are_reported_not_raised(
     reason="HealthWorkflow is not registered in workflows.ALL_WORKFLOWS (and the worker) yet",
 )
 async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_stop(
-    temporal_env: WorkflowEnvironment, database_url: str
+    temporal_env: WorkflowEnvironment, database_url: str, conn: asyncpg.Connection
 ) -> None:
     client = temporal_env.client
-    env = cli_env(client, database_url, MONITORING)
+    env = health_env(client, database_url, MONITORING)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -368,14 +390,10 @@ async def test_a_worker_process_runs_health_reports_its_memory_and_its_clean_sto
             task_queue=MONITORING,
         )
         assert summary.stored and "queue_workers:monitoring" not in summary.failing
-        conn = await asyncpg.connect(database_url)
-        try:
-            memory = await conn.fetchrow(
-                "SELECT ok, value FROM health_checks WHERE name = 'worker_memory' AND worker = $1",
-                identity,
-            )
-        finally:
-            await conn.close()
+        memory = await conn.fetchrow(
+            "SELECT ok, value FROM health_checks WHERE name = 'worker_memory' AND worker = $1",
+            identity,
+        )
         assert memory is not None and memory["ok"] and 20 < memory["value"] < 500
     finally:
         if process.returncode is None:

@@ -13,7 +13,7 @@ from advisories.sources import get_source
 from replay.server import ReplayServer
 from starter.schedules import scrape_input
 from tests.conftest import make_settings
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import shared_fixtures
 from tests.integration.helpers import run_cli, running_worker
 from workflows import ScrapeSourceWorkflow
 
@@ -21,17 +21,19 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(
-    ("source", "relative", "expected"),
+    ("source", "name", "expected"),
     [
-        ("uk_foreign_office", "uk_fcdo/content_api_haiti_2026-10-07.json", ("HT", 4, None)),
-        ("uk_foreign_office", "uk_fcdo/content_api_turkey_2026-10-07.json", ("TR", 1, 4)),
-        ("canada_travel", "canada/cta-cap-mx_2026-10-07_trimmed.json", ("MX", 2, 3)),
+        ("uk_foreign_office", "content_api_haiti_2026-10-07.json", ("HT", 4, None)),
+        ("uk_foreign_office", "content_api_turkey_2026-10-07.json", ("TR", 1, 4)),
+        ("canada_travel", "cta-cap-mx_2026-10-07_trimmed.json", ("MX", 2, 3)),
     ],
 )
 def test_parse_prints_normalised_json(
-    source: str, relative: str, expected: tuple[str, int, int | None]
+    source: str, name: str, expected: tuple[str, int, int | None]
 ) -> None:
-    run = run_cli("parse", "--source", source, str(REAL_FIXTURES / relative), "--json", env={})
+    run = run_cli(
+        "parse", "--source", source, str(shared_fixtures(source) / name), "--json", env={}
+    )
     assert run.returncode == 0, run.stderr
     (row,) = json.loads(run.stdout)
     assert (row["country"], row["level"], row["regional_level"]) == expected
@@ -39,7 +41,7 @@ def test_parse_prints_normalised_json(
 
 
 def test_parse_us_feed_and_bad_input() -> None:
-    feed = REAL_FIXTURES / "us_state_dept" / "TAsTWs_2026-10-07.xml"
+    feed = shared_fixtures("us_state_dept") / "TAsTWs_2026-10-07.xml"
     run = run_cli("parse", "--source", "us_state_dept", str(feed), "--json", env={})
     assert run.returncode == 0, run.stderr
     assert len(json.loads(run.stdout)) == 213

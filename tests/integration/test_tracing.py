@@ -56,8 +56,7 @@ from advisories.settings import Settings
 from advisories.sources import get_source
 from replay.server import ReplayServer
 from starter.schedules import scrape_input, scrape_schedule
-from tests.conftest import make_settings
-from tests.integration.helpers import running_worker
+from tests.integration.helpers import replay_settings, running_worker, unique
 from worker.client import connect
 from worker.telemetry import (
     client_interceptors,
@@ -71,6 +70,7 @@ from workflows import ScrapeSourceWorkflow
 pytestmark = pytest.mark.integration
 
 SOURCE = "us_state_dept"
+SPEC = get_source(SOURCE)
 
 
 # ----------------------------------------------------------------------------- receiver
@@ -201,17 +201,20 @@ def tracer_provider(receiver: OtlpReceiver) -> Iterator[TracerProvider]:
 # ----------------------------------------------------------------------------- wiring
 
 
-def settings_for(
-    temporal_env: WorkflowEnvironment, database_url: str, replay: ReplayServer
+@pytest.fixture
+def settings(
+    temporal_env: WorkflowEnvironment, database_url: str, replay_server: ReplayServer
 ) -> Settings:
-    return make_settings(
+    """Settings for crawling the real captures into the test's database, on the dev server."""
+    return replay_settings(
+        database_url,
+        replay_server,
         temporal_address=temporal_env.client.service_client.config.target_host,
-        database_url=database_url,
-        replay_base_url=replay.base_url,
     )
 
 
-async def traced_client(settings: Settings) -> Client:
+@pytest.fixture
+async def client(settings: Settings, tracer_provider: TracerProvider) -> Client:
     """A client built by the project's ``connect`` with the telemetry module's interceptors."""
     interceptors = client_interceptors()
     assert interceptors, "tracing is set up, so the client gets the interceptor"
@@ -275,24 +278,20 @@ def assert_index_activity(
 
 
 async def test_client_started_cycle_is_one_trace_down_to_http_and_sql(
-    temporal_env: WorkflowEnvironment,
-    database_url: str,
-    replay_server: ReplayServer,
+    settings: Settings,
+    client: Client,
     tracer_provider: TracerProvider,
     receiver: OtlpReceiver,
 ) -> None:
-    settings = settings_for(temporal_env, database_url, replay_server)
-    client = await traced_client(settings)
-    spec = get_source(SOURCE)
     async with running_worker(client, settings):
         ids = []
         for _ in range(2):  # the second cycle gets a 304 for the index
-            workflow_id = f"scrape-{SOURCE}-trace-{uuid.uuid4().hex[:8]}"
+            workflow_id = unique(f"scrape-{SOURCE}-trace")
             result: ScrapeSourceResult = await client.execute_workflow(
                 ScrapeSourceWorkflow.run,
-                scrape_input(spec, settings),
+                scrape_input(SPEC, settings),
                 id=workflow_id,
-                task_queue=spec.priority.task_queue,
+                task_queue=SPEC.priority.task_queue,
             )
             ids.append((workflow_id, result))
     settle(tracer_provider)
@@ -320,20 +319,16 @@ async def test_client_started_cycle_is_one_trace_down_to_http_and_sql(
 
 
 async def test_scheduled_cycle_is_one_trace_rooted_at_its_run(
-    temporal_env: WorkflowEnvironment,
-    database_url: str,
-    replay_server: ReplayServer,
+    settings: Settings,
+    client: Client,
     tracer_provider: TracerProvider,
     receiver: OtlpReceiver,
 ) -> None:
-    settings = settings_for(temporal_env, database_url, replay_server)
-    client = await traced_client(settings)
-    spec = get_source(SOURCE)
     # The project's schedule under an id of this test's own, so that no other test
     # listing the runs of ``scrape-us_state_dept`` ever sees this one.
-    schedule_id = f"{spec.schedule_id}-trace-{uuid.uuid4().hex[:8]}"
+    schedule_id = unique(f"{SPEC.schedule_id}-trace")
     async with running_worker(client, settings):
-        handle = await client.create_schedule(schedule_id, scrape_schedule(spec, settings))
+        handle = await client.create_schedule(schedule_id, scrape_schedule(SPEC, settings))
         try:
             await handle.trigger()
             run_id = workflow_id = None
@@ -354,29 +349,26 @@ async def test_scheduled_cycle_is_one_trace_rooted_at_its_run(
     settle(tracer_provider)
 
     # The action's workflow id, then the time the schedule fired.
-    assert workflow_id.startswith(f"{spec.schedule_id}-")
+    assert workflow_id.startswith(f"{SPEC.schedule_id}-")
     assert_run_rooted_trace(receiver, run_id, workflow_id, settings)
 
 
 async def test_untraced_start_replayed_on_every_task_stays_one_trace(
     temporal_env: WorkflowEnvironment,
-    database_url: str,
-    replay_server: ReplayServer,
+    settings: Settings,
+    client: Client,
     tracer_provider: TracerProvider,
     receiver: OtlpReceiver,
 ) -> None:
     """Like ``temporal workflow start``: no trace header; the worker keeps no cache."""
-    settings = settings_for(temporal_env, database_url, replay_server)
-    client = await traced_client(settings)
-    spec = get_source(SOURCE)
     # No workflow cache: every workflow task replays the run's history from the start.
     async with running_worker(client, settings, max_cached_workflows=0) as workers:
         assert {w.config(active_config=True)["max_cached_workflows"] for w in workers} == {0}
         handle = await temporal_env.client.start_workflow(  # a client without tracing
             ScrapeSourceWorkflow.run,
-            scrape_input(spec, settings),
-            id=f"scrape-{SOURCE}-untraced-{uuid.uuid4().hex[:8]}",
-            task_queue=spec.priority.task_queue,
+            scrape_input(SPEC, settings),
+            id=unique(f"scrape-{SOURCE}-untraced"),
+            task_queue=SPEC.priority.task_queue,
         )
         await handle.result()
     settle(tracer_provider)

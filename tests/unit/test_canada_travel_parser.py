@@ -30,9 +30,9 @@ from advisories.sources.canada_travel import (
     synthetic_document,
 )
 from advisories.sources.canada_travel import SOURCE_ID as SOURCE
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import shared_fixtures
 
-CANADA: Path = REAL_FIXTURES / "canada"
+CANADA: Path = shared_fixtures(SOURCE)
 #: The REAL 2014 indexes kept in the repository (replay/captures/SOURCES.md).
 HISTORY_2014: Path = (
     Path(__file__).resolve().parents[2] / "replay" / "captures" / "canada_travel" / "history"

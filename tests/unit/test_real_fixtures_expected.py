@@ -25,6 +25,7 @@ does not churn every file.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +37,14 @@ from advisories.errors import ParseError
 from advisories.models import Advisory
 from advisories.parsers import PARSERS
 from advisories.sources import SOURCES, IndexEntry
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import REAL_FIXTURES, shared_fixtures
 
 REPOSITORY: Final = Path(__file__).resolve().parents[2]
 EXPECTED: Final = REPOSITORY / "tests" / "expected"
 #: Captures kept in the repository itself, one folder per source id.
 REPOSITORY_CAPTURES: Final = REPOSITORY / "replay" / "captures"
+#: Where every file under ``REPOSITORY_CAPTURES`` came from, one table row per file.
+CAPTURES_SOURCES: Final = REPOSITORY_CAPTURES / "SOURCES.md"
 SUFFIX: Final = ".expected.json"
 FETCHED_AT: Final = datetime(2026, 10, 8, tzinfo=UTC)
 
@@ -78,7 +81,7 @@ def captures() -> list[Capture]:
     """Every capture of every registered source, shared folder first."""
     found: list[Capture] = []
     for spec in SOURCES.values():
-        shared = REAL_FIXTURES / spec.fixtures
+        shared = shared_fixtures(spec.id)
         found += [
             Capture(spec.id, p, p.relative_to(shared).as_posix())
             for p in sorted(shared.rglob("*"))
@@ -91,6 +94,12 @@ def captures() -> list[Capture]:
             if _is_capture(p)
         ]
     return found
+
+
+def documented_capture_folders() -> set[str]:
+    """The folders under ``replay/captures/`` whose files ``SOURCES.md`` lists."""
+    text = CAPTURES_SOURCES.read_text(encoding="utf-8")
+    return set(re.findall(r"^\| `([^`/]+)/", text, flags=re.MULTILINE))
 
 
 def expected_path(capture: Capture) -> Path:
@@ -172,8 +181,17 @@ def test_every_capture_folder_belongs_to_a_source() -> None:
 
 
 def test_sources_parsers_and_expected_folders_are_one_set() -> None:
+    """Registered sources, parsers, expected outputs and repository captures: one set of ids.
+
+    ``replay/captures/`` may also hold governments not registered yet (their module
+    comes later), each listed in its ``SOURCES.md``; every other folder there is a
+    registered source's, named by its id.
+    """
     expected = {p.name for p in EXPECTED.iterdir() if p.is_dir()}
-    assert set(SOURCES) == set(PARSERS) == expected
+    captured = {p.name for p in REPOSITORY_CAPTURES.iterdir() if p.is_dir()}
+    not_registered = captured - set(SOURCES)
+    assert not_registered <= documented_capture_folders()
+    assert set(SOURCES) == set(PARSERS) == expected == captured - not_registered
 
 
 def test_no_expectation_without_its_capture() -> None:

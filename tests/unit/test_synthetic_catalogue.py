@@ -33,7 +33,7 @@ from replay.synthetic import (
     main,
     set_level,
 )
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import REAL_FIXTURES, shared_fixtures
 
 FETCHED_AT = datetime(2026, 10, 8, tzinfo=UTC)
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def test_canada_keeps_the_real_index_destinations_and_levels(
     full: tuple[Path, CatalogueSummary],
 ) -> None:
     real = canada_travel.parse_index(
-        (REAL_FIXTURES / "canada/index_cta-cap_2015-11-30.json").read_bytes(),
+        (shared_fixtures(canada_travel.SOURCE_ID) / "index_cta-cap_2015-11-30.json").read_bytes(),
         url="real",
         fetched_at=FETCHED_AT,
     )

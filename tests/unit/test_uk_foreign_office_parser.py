@@ -19,9 +19,9 @@ from advisories.models import Advisory, Level
 from advisories.parsers import parser_for
 from advisories.sources.uk_foreign_office import SOURCE_ID as SOURCE
 from advisories.sources.uk_foreign_office import parse_document, parse_file, parse_index
-from tests.fixtures_path import REAL_FIXTURES
+from tests.fixtures_path import shared_fixtures
 
-UK: Path = REAL_FIXTURES / "uk_fcdo"
+UK: Path = shared_fixtures(SOURCE)
 URL = "https://www.gov.uk/api/content/foreign-travel-advice/x"
 FETCHED_AT = datetime(2026, 10, 8, tzinfo=UTC)
 
