@@ -81,7 +81,6 @@ from api.models import (
     SourcesOut,
 )
 from api.service import DB_ERRORS, Service, Unavailable
-from api.store import ReadStore, Snapshot
 from api.views import (
     CountryCodeError,
     UnknownCountryError,
@@ -100,6 +99,7 @@ from api.views import (
     sources_table,
     version_out,
 )
+from store.read import ReadStore, Snapshot
 
 __all__ = ["app_from_environment", "create_app"]
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from activities.ratelimits import RateLimitStore, UsageRow
 from advisories.ratelimit import SETTING_NAMES, parse_setting
 from advisories.settings import get_settings
+from store.ratelimits import RateLimitStore, UsageRow
 
 _COLUMNS = [
     "source",

@@ -38,13 +38,13 @@ from activities.reports import (
     ReportResult,
     temporal_backlog_probe,
 )
-from activities.store import DeadLetterStore
 from advisories.health import Alert, CheckName, CheckResult, reconcile
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from chaos.catalogue import expected as catalogue_expected
 from replay.server import ReplayServer
 from replay.synthetic import set_level
+from store.dead_letters import DeadLetterStore
 from store.pool import create_pool
 from tests.conftest import make_settings
 from tests.integration.helpers import crawl, run_cli, running_worker
