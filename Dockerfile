@@ -26,6 +26,7 @@ COPY starter ./starter
 COPY schema ./schema
 COPY replay ./replay
 COPY api ./api
+COPY store ./store
 COPY --from=shapes /shapes/package/countries-50m.json /shapes/package/LICENSE \
      ./advisories/render/vendor/
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install .

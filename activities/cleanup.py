@@ -61,9 +61,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.health import CURSOR_OVERLAP
-from activities.ratelimits import RateLimitStore
 from advisories.ratelimit import lookback
 from advisories.sources import SOURCES, source_ids
+from store.cleanup import CleanupStore
+from store.ratelimits import RateLimitStore
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -100,48 +101,8 @@ TABLES: Final = (
 #: ``(table, deleted so far, finished)`` after each batch.
 Progress = Callable[[str, int, bool], None]
 
-# Time column of each table deleted by age alone. Identifiers come from this
-# fixed map, never from input; values are always parameters.
-_TIME_COLUMN: Final = {
-    "scrape_jobs": "started_at",
-    "source_requests": "requested_at",
-    "health_checks": "checked_at",
-    "reports": "generated_at",
-    "webhook_deliveries": "created_at",
-    "alerts": "resolved_at",
-    "dead_letter_jobs": "updated_at",
-}
 # Tables of later migrations than this module's first: looked up before use.
 _OPTIONAL: Final = frozenset({"health_checks", "webhook_deliveries", "alerts"})
-# What else an old row must be to go: the rest stays however old it is.
-_DELETABLE: Final = {
-    # Not the job of an open dead letter: ``dead-letters`` and ``requeue`` still show it.
-    "scrape_jobs": """
-        AND NOT EXISTS (SELECT 1 FROM dead_letter_jobs d
-                        WHERE d.job_key = t.job_key AND d.status IN ('open', 'requeued'))
-    """,
-    # Finished, and its last attempt old too (``abandoned`` ones may have none).
-    "webhook_deliveries": """
-        AND t.status IN ('delivered', 'failed', 'abandoned')
-        AND coalesce(t.last_attempt_at, t.created_at) < $1
-    """,
-    "alerts": "AND t.state = 'resolved'",
-    "dead_letter_jobs": "AND t.status IN ('recovered', 'resolved')",
-}
-
-# Raw documents no current advisory needs (see the module docstring).
-_DOCUMENT_CANDIDATES: Final = """
-    FROM documents d
-    WHERE d.created_at < $1
-      AND NOT EXISTS (SELECT 1 FROM advisories a
-                      JOIN advisory_versions v ON v.id = a.version_id
-                      WHERE v.document_sha256 = d.sha256)
-      AND NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT ON (source, country) document_sha256
-                                     FROM advisory_versions
-                                     ORDER BY source, country, id DESC) latest
-                      WHERE latest.document_sha256 = d.sha256)
-      AND NOT EXISTS (SELECT 1 FROM source_documents s WHERE s.body_sha256 = d.sha256)
-"""
 
 
 @dataclass(frozen=True)
@@ -198,6 +159,7 @@ class Cleaner:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._store = CleanupStore(pool)
 
     async def run(self, inp: CleanupInput, *, progress: Progress | None = None) -> CleanupResult:
         """Clean every table of ``TABLES`` that exists.
@@ -207,7 +169,7 @@ class Cleaner:
         """
         validate(inp)
         report = progress or (lambda table, n, done: None)
-        now: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
+        now = await self._store.clock()
         keep = retention(inp.days)
         # The rate limiter reads the requests of its look-back window.
         request_keep = max(keep, await self._rate_limit_lookback())
@@ -216,7 +178,7 @@ class Cleaner:
         skipped: list[str] = []
         detached = 0
         for table in TABLES:
-            if table in _OPTIONAL and not await self._exists(table):
+            if table in _OPTIONAL and not await self._store.exists(table):
                 skipped.append(table)
                 continue
             cutoff = now - (request_keep if table == "source_requests" else keep)
@@ -225,7 +187,7 @@ class Cleaner:
             if table == "documents":
                 counts[table], detached = await self._documents(inp, cutoff, report)
             else:
-                counts[table] = await self._by_age(table, _TIME_COLUMN[table], inp, cutoff, report)
+                counts[table] = await self._by_age(table, inp, cutoff, report)
             cutoffs[table] = cutoff.isoformat()
         log.info(
             "cleanup%s: %s; %d versions detached from deleted documents",
@@ -254,38 +216,19 @@ class Cleaner:
 
     async def _change_rescan_start(self) -> datetime | None:
         """Where change notifications next re-scan from (None before the first one)."""
-        updated_at: datetime | None = await self._pool.fetchval(
-            "SELECT updated_at FROM notification_cursors WHERE name = 'changes'"
-        )
+        updated_at = await self._store.changes_cursor_moved_at()
         return None if updated_at is None else updated_at - CURSOR_OVERLAP
 
-    async def _exists(self, table: str) -> bool:
-        return bool(await self._pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
-
     async def _by_age(
-        self, table: str, column: str, inp: CleanupInput, cutoff: datetime, report: Progress
+        self, table: str, inp: CleanupInput, cutoff: datetime, report: Progress
     ) -> int:
-        deletable = _DELETABLE.get(table, "")
         if inp.dry_run:
-            count = await self._pool.fetchval(
-                f"SELECT count(*) FROM {table} t WHERE t.{column} < $1 {deletable}", cutoff
-            )
-            report(table, int(count), True)
-            return int(count)
+            count = await self._store.count_old(table, cutoff)
+            report(table, count, True)
+            return count
         total = 0
         while True:
-            # ctid: the physical row, so one statement works for every table; the
-            # inner query walks the time index oldest first and stops at a batch.
-            status = await self._pool.execute(
-                f"""
-                DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                    SELECT t.ctid FROM {table} t WHERE t.{column} < $1 {deletable}
-                    ORDER BY t.{column} LIMIT $2))
-                """,
-                cutoff,
-                inp.batch_size,
-            )
-            deleted = int(status.split()[-1])
+            deleted = await self._store.delete_old(table, cutoff, inp.batch_size)
             total += deleted
             done = deleted < inp.batch_size
             report(table, total, done)
@@ -297,57 +240,17 @@ class Cleaner:
     ) -> tuple[int, int]:
         """Delete unneeded raw documents; returns (documents deleted, versions detached)."""
         if inp.dry_run:
-            count = await self._pool.fetchval(f"SELECT count(*) {_DOCUMENT_CANDIDATES}", cutoff)
-            detached = await self._pool.fetchval(
-                f"""
-                SELECT count(*) FROM advisory_versions
-                WHERE document_sha256 IN (SELECT d.sha256 {_DOCUMENT_CANDIDATES})
-                """,
-                cutoff,
-            )
-            report("documents", int(count), True)
-            return int(count), int(detached)
+            count, detached = await self._store.count_old_documents(cutoff)
+            report("documents", count, True)
+            return count, detached
         deleted = detached = 0
         while True:
-            async with self._pool.acquire() as conn, conn.transaction():
-                # Lock the candidates first: from then on no scrape can make a new
-                # version reference them (its foreign-key check waits for us).
-                # SKIP LOCKED leaves documents a scrape is using right now.
-                locked = await conn.fetch(
-                    f"""
-                    SELECT d.sha256 {_DOCUMENT_CANDIDATES}
-                    ORDER BY d.created_at LIMIT $2
-                    FOR UPDATE OF d SKIP LOCKED
-                    """,
-                    cutoff,
-                    inp.batch_size,
-                )
-                candidates = [r["sha256"] for r in locked]
-                # Check again on a fresh snapshot: a version committed between this
-                # transaction's start and the lock now counts.
-                doomed = [
-                    r["sha256"]
-                    for r in await conn.fetch(
-                        f"""
-                        SELECT d.sha256 {_DOCUMENT_CANDIDATES}
-                          AND d.sha256 = ANY($2::text[])
-                        """,
-                        cutoff,
-                        candidates,
-                    )
-                ]
-                if doomed:
-                    status = await conn.execute(
-                        "UPDATE advisory_versions SET document_sha256 = NULL"
-                        " WHERE document_sha256 = ANY($1::text[])",
-                        doomed,
-                    )
-                    detached += int(status.split()[-1])
-                    status = await conn.execute(
-                        "DELETE FROM documents WHERE sha256 = ANY($1::text[])", doomed
-                    )
-                    deleted += int(status.split()[-1])
-            done = len(candidates) < inp.batch_size
+            candidates, batch_deleted, batch_detached = await self._store.delete_old_documents(
+                cutoff, inp.batch_size
+            )
+            deleted += batch_deleted
+            detached += batch_detached
+            done = candidates < inp.batch_size
             report("documents", deleted, done)
             if done:
                 return deleted, detached

@@ -45,7 +45,6 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError
 
-from activities.ratelimits import RateLimitStore
 from advisories.health import (
     FINISHED_STATUSES,
     NOTABLE_CHANGE_KINDS,
@@ -74,6 +73,7 @@ from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from store.pool import Connection
+from store.ratelimits import RateLimitStore
 
 __all__ = [
     "CURSOR_OVERLAP",

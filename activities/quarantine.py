@@ -8,8 +8,8 @@ from datetime import datetime
 import asyncpg
 from temporalio import activity
 
-from activities.store import DeadLetterStore
 from activities.types import DeadLetterQuery, DeadLetterRow, QuarantineState
+from store.dead_letters import DeadLetterStore
 
 
 class QuarantineActivities:

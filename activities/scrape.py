@@ -35,16 +35,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.http import FetchResult, SourceHttpClient
-from activities.ratelimits import RequestRecord
-from activities.store import (
-    AdvisoryStore,
-    DocumentState,
-    DocumentStore,
-    IndexStore,
-    JobFinish,
-    JobStore,
-    StoredChange,
-)
 from activities.types import (
     BatchInput,
     BatchResult,
@@ -66,6 +56,11 @@ from advisories.models import RetryConfig
 from advisories.retry import backoff_seconds, classify_failure
 from advisories.settings import Settings
 from advisories.sources import IndexEntry, IndexPage, IndexPager, SourceSpec, get_source, page_url
+from store.advisories import AdvisoryStore, StoredChange
+from store.documents import DocumentState, DocumentStore
+from store.index import IndexStore
+from store.jobs import JobFinish, JobStore
+from store.ratelimits import RequestRecord
 
 log = logging.getLogger(__name__)
 

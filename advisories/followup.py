@@ -48,7 +48,7 @@ MAX_COUNTRIES_IN_ID = 12
 
 
 class ChangeFacts(Protocol):
-    """What the rule reads of one stored change (``activities.store.StoredChange``)."""
+    """What the rule reads of one stored change (``store.advisories.StoredChange``)."""
 
     @property
     def country(self) -> str: ...

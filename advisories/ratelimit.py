@@ -3,7 +3,7 @@
 Nothing here reads a clock or touches a database: the caller passes ``now`` and
 the times of earlier grants, so every rule is tested on a fake clock, and every
 worker runs the same arithmetic on the database's one clock
-(``activities.ratelimits``).
+(``store.ratelimits``).
 
 The rules, for one source and every worker together (``RateLimitPolicy``):
 

@@ -82,7 +82,6 @@ from api.models import (
 from api.responses import CachedResponses, PreparedResponse, request_key
 from api.service import DB_ERRORS, Service, Unavailable
 from api.sources import sources_out
-from api.store import ReadStore, Snapshot
 from api.views import (
     advisories_table,
     advisory_out,
@@ -98,6 +97,7 @@ from api.views import (
     sources_table,
     version_out,
 )
+from store.read import ReadStore, Snapshot
 
 __all__ = ["app_from_environment", "create_app"]
 

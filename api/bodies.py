@@ -24,8 +24,8 @@ from api.http import (
     encode_cursor,
     json_body,
 )
-from api.store import ReadStore
 from api.views import CountryCodeError, UnknownCountryError, country_name, resolve_country
+from store.read import ReadStore
 
 __all__ = [
     "change_page",

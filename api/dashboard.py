@@ -16,7 +16,7 @@
 ==========================  ==========================================================
 
 Pages are rendered by the shared template set (:mod:`advisories.render`) and read
-the service's in-memory snapshot and :class:`api.store.ReadStore` only. Scraped
+the service's in-memory snapshot and :class:`store.read.ReadStore` only. Scraped
 text is untrusted: templates autoescape, and every response carries a strict
 Content-Security-Policy (nothing inline, nothing from elsewhere, no script at
 all: the pages work without JavaScript). PostgreSQL down → a small HTML 503 page
@@ -41,7 +41,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from activities.ratelimits import UsageRow
 from advisories.changes import ChangeKind
 from advisories.health import HealthSettings, SourceMetrics, check_freshness
 from advisories.render import render, stylesheet
@@ -61,8 +60,9 @@ from advisories.sources import SOURCES, source_ids
 from api.http import accepts_gzip
 from api.models import CountryOut, CountrySourceOut
 from api.service import DB_ERRORS, Service
-from api.store import AdvisoryRow, ReadStore, Snapshot, VersionRow
 from api.views import CountryCodeError, UnknownCountryError, country_view, resolve_country
+from store.ratelimits import UsageRow
+from store.read import AdvisoryRow, ReadStore, Snapshot, VersionRow
 
 __all__ = ["CSP", "SECURITY_HEADERS", "router", "unavailable_page"]
 

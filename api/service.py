@@ -29,8 +29,8 @@ import asyncpg
 from activities.health import DATABASE_ERRORS
 from advisories.text import one_line
 from api.http import ResponseCache
-from api.store import ReadStore, Snapshot
 from store.pool import create_pool
+from store.read import ReadStore, Snapshot
 
 __all__ = ["DB_ERRORS", "NOTIFY_CHANNEL", "Service", "Unavailable"]
 
@@ -139,9 +139,8 @@ class Service:
         try:
             if self._pool is None:
                 await self._connect()
-            assert self._pool is not None
-            async with self._pool.acquire(timeout=_CONNECT_TIMEOUT) as conn:
-                await conn.fetchval("SELECT 1", timeout=_CONNECT_TIMEOUT)
+            assert self.store is not None
+            await self.store.ping(seconds=_CONNECT_TIMEOUT)
             if not self.available:
                 await self.refresh()
         except DB_ERRORS as exc:

@@ -10,7 +10,7 @@ from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings
 from advisories.sources import get_source, source_ids
 from api.models import FreshnessOut, HealthCheckOut, ScheduleOut, SourceOut, SourcesOut
-from api.store import ReadStore, Snapshot
+from store.read import ReadStore, Snapshot
 
 __all__ = ["SUCCESS_WINDOW", "sources_out"]
 

@@ -28,7 +28,7 @@ from api.models import (
     SourceOut,
     VersionOut,
 )
-from api.store import AdvisoryRow, ChangeRow, VersionRow
+from store.read import AdvisoryRow, ChangeRow, VersionRow
 
 __all__ = [
     "CountryCodeError",

@@ -7,7 +7,7 @@ servers take turns under the same load from ``wrk`` (bounded duration and connec
 * **service** — ``python -m api``, the project's service;
 * **baseline** — a minimal Starlette application in this module (``python -m bench.api``):
   per request it borrows a raw asyncpg connection, runs the service's current-advisories
-  query (:data:`api.store.CURRENT_SQL`, restricted to the country when there is one),
+  query (:data:`store.read.CURRENT_SQL`, restricted to the country when there is one),
   serialises the rows with orjson and computes the ETag of the body; no cache.
 
 Four requests: ``/v1/countries/FR``, the full ``/v1/advisories`` list (as is, and with
@@ -42,7 +42,6 @@ from starlette.routing import Route
 from temporalio.client import Client
 
 from advisories.settings import Settings
-from api.store import CURRENT_SQL
 from bench.crawl import check_crawl, project_crawl, worker_env
 from bench.stack import (
     LOOPBACK,
@@ -52,6 +51,7 @@ from bench.stack import (
     wait_worker_polling,
 )
 from starter import devstack
+from store.read import CURRENT_SQL
 
 __all__ = ["ApiBenchConfig", "api_bench", "api_table", "baseline_app", "parse_wrk"]
 

@@ -38,13 +38,6 @@ import asyncpg
 from temporalio.client import Client
 
 from activities.http import FetchResult, SourceHttpClient
-from activities.store import (
-    AdvisoryStore,
-    DocumentState,
-    DocumentStore,
-    IndexStore,
-    PlannedCountry,
-)
 from activities.types import ScrapeSourceResult
 from advisories.parsers import parser_for
 from advisories.settings import Settings
@@ -63,6 +56,9 @@ from bench.stack import (
 from chaos.catalogue import index_entries
 from replay import DIRECTORY_SUFFIXES
 from starter.schedules import scrape_input
+from store.advisories import AdvisoryStore
+from store.documents import DocumentState, DocumentStore
+from store.index import IndexStore, PlannedCountry
 from store.pool import create_pool
 from workflows import ScrapeSourceWorkflow
 

@@ -20,7 +20,6 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from activities.ratelimits import RateLimitStore
 from advisories.ratelimit import violations
 from advisories.settings import Settings
 from advisories.sources import SOURCES
@@ -28,6 +27,7 @@ from bench.budget import utilisation_of
 from bench.crawl import check_crawl, project_crawl, worker_env
 from bench.stack import BenchError, BenchStack, CpuMeter, wait_worker_polling
 from store.pool import create_pool
+from store.ratelimits import RateLimitStore
 
 WORKERS = ("worker-1", "worker-2")
 

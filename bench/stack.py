@@ -33,11 +33,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from activities.ratelimits import RateLimitStore
 from advisories.queues import SCRAPING, SCRAPING_HIGH_PRIORITY
 from schema.migrate import migrate
 from starter import devstack
 from store.pool import create_pool
+from store.ratelimits import RateLimitStore
 
 #: The repository the bench belongs to: services run this checkout's code, whatever is installed.
 REPO = Path(__file__).resolve().parents[1]

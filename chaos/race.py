@@ -21,10 +21,10 @@ from pathlib import Path
 
 import asyncpg
 
-from activities.store import AdvisoryStore
 from chaos import catalogue
 from schema.migrate import migrate
 from starter import devstack
+from store.advisories import AdvisoryStore
 from store.pool import create_pool
 
 

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.store import AdvisoryStore, DeadLetterStore, JobStore, gunzip
 from activities.types import ScrapeSourceResult
 from advisories.errors import ParseError
 from advisories.models import Advisory
@@ -45,6 +44,10 @@ from starter.monitoring_cli import register as register_monitoring
 from starter.ratelimits_cli import register as register_rate_limits
 from starter.reports_cli import register as register_reports
 from starter.schedules import all_schedules, scrape_input, sync_schedules
+from store.advisories import AdvisoryStore
+from store.dead_letters import DeadLetterStore
+from store.documents import gunzip
+from store.jobs import JobStore
 from worker.telemetry import setup_tracing, shutdown_tracing
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
 from workflows.maintenance import ProcessDeadLettersInput, ProcessDeadLettersResult

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import asyncpg
 import typer
 
-from activities.ratelimits import RateLimitStore, UsageRow
 from advisories.ratelimit import SETTING_NAMES, parse_setting
 from advisories.settings import get_settings
 from starter._output import JsonOption, fail, print_json, print_table, run, sources, with_pool
+from store.ratelimits import RateLimitStore, UsageRow
 
 _COLUMNS = [
     "source",

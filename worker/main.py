@@ -23,13 +23,13 @@ from activities.cleanup import CleanupActivities
 from activities.health import HealthActivities, WorkerHeartbeat
 from activities.http import SourceHttpClient
 from activities.quarantine import QuarantineActivities
-from activities.ratelimits import RateLimitStore
 from activities.reports import ReportActivities, temporal_backlog_probe
 from activities.scrape import ScrapeActivities
 from advisories.health import HealthSettings
 from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from store.pool import create_pool
+from store.ratelimits import RateLimitStore
 from worker.client import connect
 from worker.telemetry import metrics_bind_address, runtime_with_prometheus
 from workflows import ALL_WORKFLOWS

@@ -19,7 +19,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import IndexStore
 from activities.types import ScrapeSourceResult
 from advisories.models import Level
 from advisories.parsers import IndexEntry
@@ -29,6 +28,7 @@ from bench.followup import FEED_SOURCE, change_elsewhere
 from replay.server import ReplayServer
 from replay.synthetic import set_level
 from starter.schedules import scrape_input
+from store.index import IndexStore
 from tests.conftest import make_settings
 from tests.integration.helpers import crawl, running_worker
 from workflows import ScrapeSourceWorkflow

@@ -7,7 +7,7 @@ import time
 import asyncpg
 import pytest
 
-from activities.store import JobFinish, JobStore
+from store.jobs import JobFinish, JobStore
 
 pytestmark = pytest.mark.integration
 

@@ -172,7 +172,7 @@ def healed(replay_server: ReplayServer) -> Iterator[ReplayServer]:
 async def test_cycles_count_jobs_changes_waits_and_dead_letters(
     own_temporal_env: WorkflowEnvironment, database_url: str, healed: ReplayServer
 ) -> None:
-    """Needs the telemetry hooks in ``activities/store.py`` and ``activities/ratelimits.py``."""
+    """Needs the telemetry hooks of the ``store`` package (jobs, changes, waits, dead letters)."""
     settings = make_settings(database_url=database_url, replay_base_url=healed.base_url)
     run = await MetricsRun.start(own_temporal_env)
     async with running_worker(run.client, settings):
@@ -201,7 +201,7 @@ async def test_cycles_count_jobs_changes_waits_and_dead_letters(
             await run.client.get_workflow_handle(row["workflow_id"]).terminate("test over")
 
     assert value(samples, "advisory_jobs_total") is not None, (
-        "no job counts: the telemetry hooks of activities/store.py are not applied"
+        "no job counts: the telemetry hooks of store/jobs.py are not applied"
     )
     jobs = {
         (ls["kind"], ls["status"]): v

@@ -9,11 +9,11 @@ import time
 import asyncpg
 import pytest
 
-from activities.ratelimits import Grant, RateLimitStore, RequestRecord
 from advisories.errors import UnknownSourceError
 from advisories.ratelimit import Violations, effective_policy, violations
 from advisories.sources import SOURCES
 from store.pool import create_pool
+from store.ratelimits import Grant, RateLimitStore, RequestRecord
 
 pytestmark = pytest.mark.integration
 

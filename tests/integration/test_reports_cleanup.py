@@ -39,7 +39,6 @@ from activities.reports import (
     ReportResult,
     temporal_backlog_probe,
 )
-from activities.store import DeadLetterStore
 from advisories.health import Alert, CheckName, CheckResult, reconcile
 from advisories.queues import MAINTENANCE, REPORTING, SCRAPING
 from advisories.settings import Settings
@@ -47,6 +46,7 @@ from advisories.sources import SOURCES
 from chaos.catalogue import expected as catalogue_expected
 from replay.server import ReplayServer
 from replay.synthetic import set_level
+from store.dead_letters import DeadLetterStore
 from tests.integration.helpers import cli_env, crawl, replay_settings, run_cli, running_worker
 from workflows.cleanup import CleanupWorkflow
 from workflows.reporting import ReportWorkflow

@@ -9,7 +9,6 @@ import pytest
 
 from advisories.changes import ChangeKind
 from api.models import ChangeKindName
-from api.store import AdvisoryRow
 from api.views import (
     CountryCodeError,
     UnknownCountryError,
@@ -18,6 +17,7 @@ from api.views import (
     filter_advisories,
     resolve_country,
 )
+from store.read import AdvisoryRow
 
 PUBLISHERS = {"a_gov": "A", "b_gov": "B", "c_gov": "C"}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -16,8 +16,8 @@ from advisories.render.charts import ChartError, bar_chart, chart_svg, level_tim
 from advisories.render.charts import Line as ChartLine
 from advisories.render.worldmap import CountryShape
 from api.dashboard import STRICTEST, build_map, latest_change, word_diff
-from api.store import AdvisoryRow, DataVersion, Snapshot, VersionRow
 from api.views import country_view
+from store.read import AdvisoryRow, DataVersion, Snapshot, VersionRow
 
 EVIL = '<script>alert(1)</script> "quoted" & <img src=x onerror=alert(2)>'
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import asyncpg
 
-from activities.store import AdvisoryStore
 from advisories.models import Advisory, Level
+from store.advisories import AdvisoryStore
 from store.pool import create_pool
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ async def store_new_version(
     """Store a changed version of a current advisory the way a scrape does; its change id.
 
     The advisory is the stored one with ``title`` (and ``level``) replaced, written by
-    :class:`activities.store.AdvisoryStore` (version, current row and classified change).
+    :class:`store.advisories.AdvisoryStore` (version, current row and classified change).
     """
     pool = await create_pool(database_url, max_size=2)
     try:

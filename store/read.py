@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 
 from activities.health import MetricsStore
-from activities.ratelimits import RateLimitStore, UsageRow
 from advisories.health import SourceMetrics
 from store.pool import Connection
+from store.ratelimits import RateLimitStore, UsageRow
 
 __all__ = [
     "CURRENT_SQL",
@@ -213,6 +213,15 @@ class ReadStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
+    async def ping(self, *, seconds: float) -> None:
+        """One round trip to PostgreSQL; raises what the pool or the connection raises.
+
+        Args:
+            seconds: How long to wait for a connection, and then for the answer.
+        """
+        async with self._pool.acquire(timeout=seconds) as conn:
+            await conn.fetchval("SELECT 1", timeout=seconds)
+
     async def version(self) -> DataVersion:
         """The current data version (a handful of index lookups)."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
@@ -285,7 +294,7 @@ class ReadStore:
     async def rate_limit_usage(self) -> list[UsageRow]:
         """Each source's rate limit in force and its use in the last hour.
 
-        The ``rate-limits`` command's figures (:meth:`activities.ratelimits.RateLimitStore.usage`,
+        The ``rate-limits`` command's figures (:meth:`store.ratelimits.RateLimitStore.usage`,
         a read), for the dashboard's budget use.
         """
         return await RateLimitStore(self._pool).usage()
