@@ -47,6 +47,7 @@ from starter.schedules import all_schedules, scrape_input, sync_schedules
 from store.advisories import AdvisoryStore
 from store.dead_letters import DeadLetterStore
 from store.documents import gunzip
+from store.index import IndexStore
 from store.jobs import JobStore
 from worker.telemetry import setup_tracing, shutdown_tracing
 from workflows import DeadLetterProcessingWorkflow, ScrapeSourceWorkflow
@@ -144,21 +145,7 @@ def _print_cycle(result: ScrapeSourceResult) -> None:
 
 
 async def _check_country_known(settings: Settings, source: str, country: str) -> None:
-    async def query(pool: asyncpg.Pool) -> tuple[int, bool]:
-        row = await pool.fetchrow(
-            """
-            SELECT (SELECT count(*) FROM index_entries WHERE source = $1)
-                 + (SELECT count(*) FROM advisories WHERE source = $1) AS known,
-                   EXISTS (SELECT 1 FROM index_entries WHERE source = $1 AND country = $2)
-                OR EXISTS (SELECT 1 FROM advisories WHERE source = $1 AND country = $2) AS found
-            """,
-            source,
-            country,
-        )
-        assert row is not None
-        return int(row["known"]), bool(row["found"])
-
-    known, found = await with_pool(settings, query)
+    known, found = await with_pool(settings, lambda pool: IndexStore(pool).knows(source, country))
     if known and not found:
         fail(f"unknown country {country} for {source}: its index does not list it", 2)
 

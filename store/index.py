@@ -138,3 +138,22 @@ class IndexStore:
             source,
             country,
         )
+
+    async def knows(self, source: str, country: str) -> tuple[bool, bool]:
+        """Whether anything is known of ``source`` yet, and whether ``country`` is among it.
+
+        Known means listed by its last index or stored as an advisory; before a first crawl
+        nothing is known, and no country can be called unknown.
+        """
+        row = await self._pool.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM index_entries WHERE source = $1)
+                 + (SELECT count(*) FROM advisories WHERE source = $1) > 0 AS known,
+                   EXISTS (SELECT 1 FROM index_entries WHERE source = $1 AND country = $2)
+                OR EXISTS (SELECT 1 FROM advisories WHERE source = $1 AND country = $2) AS found
+            """,
+            source,
+            country,
+        )
+        assert row is not None
+        return bool(row["known"]), bool(row["found"])

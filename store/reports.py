@@ -191,8 +191,8 @@ class ReportStore:
             formats: The formats ``texts`` holds, in order.
             key: Idempotency key: a second save with the same key replaces that report.
         """
-        # jsonb goes in as text cast in SQL, so the pool's codecs do not matter
-        # (the CLI's pool has none, the worker's encodes dicts).
+        # jsonb goes in as text cast in SQL: the document is already serialised, and the
+        # pool's jsonb codec would serialise it a second time.
         report_id = await self._pool.fetchval(
             """
             INSERT INTO reports
