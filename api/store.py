@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from activities.health import MetricsStore
 from activities.ratelimits import RateLimitStore, UsageRow
 from advisories.health import SourceMetrics
+from store.health import MetricsStore
 from store.pool import Connection
 
 __all__ = [

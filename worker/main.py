@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cleanup import CleanupActivities
-from activities.health import HealthActivities, WorkerHeartbeat
+from activities.health import HealthActivities
 from activities.http import SourceHttpClient
 from activities.quarantine import QuarantineActivities
 from activities.ratelimits import RateLimitStore
@@ -31,6 +31,7 @@ from advisories.queues import ALL_QUEUES
 from advisories.settings import Settings
 from store.pool import create_pool
 from worker.client import connect
+from worker.heartbeat import WorkerHeartbeat
 from worker.telemetry import metrics_bind_address, runtime_with_prometheus
 from workflows import ALL_WORKFLOWS
 

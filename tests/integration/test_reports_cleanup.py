@@ -30,7 +30,6 @@ from activities.cleanup import (
     CleanupResult,
     retention,
 )
-from activities.health import AlertStore, WebhookMessage, WebhookOutbox
 from activities.reports import (
     ReportActivities,
     ReportGenerator,
@@ -39,12 +38,13 @@ from activities.reports import (
     temporal_backlog_probe,
 )
 from activities.store import DeadLetterStore
-from advisories.health import Alert, CheckName, CheckResult, reconcile
+from advisories.health import Alert, CheckName, CheckResult, WebhookMessage, reconcile
 from advisories.settings import Settings
 from advisories.sources import SOURCES
 from chaos.catalogue import expected as catalogue_expected
 from replay.server import ReplayServer
 from replay.synthetic import set_level
+from store.health import AlertStore, WebhookOutbox
 from store.pool import create_pool
 from tests.conftest import make_settings
 from tests.integration.helpers import crawl, run_cli, running_worker
