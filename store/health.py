@@ -464,6 +464,9 @@ class WorkerHeartbeatStore:
         )
 
 
+# --------------------------------------------------------------------------- helpers
+
+
 def _slot(out: dict[str, dict[str, Any]], row: asyncpg.Record) -> dict[str, Any]:
     # Rows of sources no longer registered are ignored.
     return out.get(row["source"], {"jobs_by_status": {}})
