@@ -32,7 +32,7 @@ something is inconsistent), and the last good response of each URL
 source's current format need.
 
 Change notifications re-scan the changes detected shortly before their cursor
-last moved (``activities.health.CURSOR_OVERLAP``) and rely on the unique
+last moved (``store.health.CURSOR_OVERLAP``) and rely on the unique
 ``(target_key, delivery_id)`` of ``webhook_deliveries`` to drop the ones already
 queued. So deliveries created after that point stay whatever the retention,
 or a stalled health schedule would re-send them once it runs again.
@@ -60,10 +60,10 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.health import CURSOR_OVERLAP
 from advisories.ratelimit import lookback
 from advisories.sources import SOURCES, source_ids
 from store.cleanup import CleanupStore
+from store.health import CURSOR_OVERLAP
 from store.ratelimits import RateLimitStore
 
 __all__ = [

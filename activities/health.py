@@ -14,29 +14,22 @@
   raises a retryable error when a receiver did not answer 2xx, so Temporal
   retries with backoff; only what is still pending is sent again.
 
-The SQL of these tables lives here, one class per aggregate, as in
-``activities.store``. :class:`WorkerHeartbeat` is the background task a worker
-process runs to record its memory and the queues it polls.
+The SQL of these tables lives in ``store.health``, one class per table; the sending of
+webhooks in ``activities.webhooks``. The background task a worker process runs to record
+its memory and the queues it polls is ``worker.heartbeat.WorkerHeartbeat``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import socket
-import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
-import httpx
-import psutil
 from temporalio import activity
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -45,9 +38,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError
 
+from activities.webhooks import WebhookDelivery
 from advisories.health import (
-    FINISHED_STATUSES,
-    NOTABLE_CHANGE_KINDS,
     Alert,
     AlertDecision,
     CheckName,
@@ -57,28 +49,22 @@ from advisories.health import (
     PollerMetrics,
     QueueMetrics,
     SourceMetrics,
+    WebhookMessage,
     WorkerMetrics,
     alert_message,
     change_message,
-    encode_body,
     evaluate,
     failing,
     poller_live,
     reconcile,
-    redact_target,
-    signed_headers,
-    target_key,
 )
 from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings
-from advisories.sources import SOURCES
-from store.pool import Connection
+from store.health import AlertStore, HealthCheckStore, MetricsStore, WebhookOutbox
 from store.ratelimits import RateLimitStore
 
 __all__ = [
-    "CURSOR_OVERLAP",
     "DATABASE_ERRORS",
-    "AlertStore",
     "CarriedAlert",
     "ChangeNotificationInput",
     "ChangeNotificationResult",
@@ -86,15 +72,9 @@ __all__ = [
     "DeliverInput",
     "DeliveryReport",
     "HealthActivities",
-    "HealthCheckStore",
     "HealthReport",
     "MetricsInput",
-    "MetricsStore",
-    "WebhookMessage",
-    "WebhookOutbox",
-    "WorkerHeartbeat",
-    "WorkerHeartbeatStore",
-    "default_identity",
+    "error_line",
     "new_run_id",
 ]
 
@@ -111,24 +91,10 @@ DATABASE_ERRORS: Final = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.TooManyConnectionsError,
 )
-#: Index quarantines of these kinds mean the source broke its contract (empty, unparseable).
-_CONTRACT_KINDS: Final = ["parse", "contract"]
-#: Country of a failed index in the dead-letter mirror (``workflows.quarantine.INDEX_COUNTRY``).
-_INDEX_COUNTRY: Final = "*"
-#: Changes are re-scanned this far behind the cursor: a change written by a transaction
-#: that started earlier can commit after a later id was seen (duplicates are dropped).
-CURSOR_OVERLAP: Final = timedelta(minutes=15)
-#: Key of the transaction-level advisory lock that serialises alert decisions.
-_ALERT_LOCK: Final = 7_310_452_119
 _TASK_TYPES: Final = {
     "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
 }
-
-
-def default_identity() -> str:
-    """The identity Temporal gives a client by default: the same as the worker's pollers."""
-    return f"{os.getpid()}@{socket.gethostname()}"
 
 
 # --------------------------------------------------------------------------- inputs and results
@@ -156,16 +122,6 @@ class CarriedAlert:
     first_seen_at: str
     last_sent_at: str
     notifications: int = 1
-
-
-@dataclass(frozen=True)
-class WebhookMessage:
-    """One notification: its delivery id, what it announces and its JSON body."""
-
-    delivery_id: str
-    event: str
-    dedup_key: str
-    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -248,421 +204,6 @@ class DeliveryReport:
     abandoned: int = 0
 
 
-# --------------------------------------------------------------------------- stores
-
-
-class MetricsStore:
-    """Read-only figures over ``scrape_jobs``, ``source_requests``, ``changes``,
-    ``dead_letter_jobs`` and ``worker_heartbeats``."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def ping(self, *, within_seconds: float) -> datetime:
-        """The database's clock; raises when it does not answer within ``within_seconds``."""
-        async with self._pool.acquire(timeout=within_seconds) as conn:
-            now: datetime = await conn.fetchval("SELECT now()", timeout=within_seconds)
-        return now
-
-    async def sources(
-        self, *, since: datetime, recent_since: datetime, intervals: dict[str, float]
-    ) -> dict[str, dict[str, Any]]:
-        """Per registered source, the raw figures of :class:`SourceMetrics` (no rate limits)."""
-        out: dict[str, dict[str, Any]] = {
-            s: {"source": s, "interval_seconds": intervals[s], "jobs_by_status": {}}
-            for s in sorted(SOURCES)
-        }
-        async with self._pool.acquire() as conn:
-            for row in await conn.fetch(
-                """
-                SELECT source, status, count(*) AS n FROM scrape_jobs
-                WHERE started_at >= $1 GROUP BY source, status ORDER BY source, status
-                """,
-                since,
-            ):
-                _slot(out, row)["jobs_by_status"][row["status"]] = int(row["n"])
-            for row in await conn.fetch(
-                """
-                SELECT source,
-                       count(*) FILTER (WHERE is_fetch AND done) AS finished,
-                       count(*) FILTER (WHERE is_fetch AND status = 'success') AS succeeded,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)
-                           FILTER (WHERE is_fetch AND done) AS p50,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
-                           FILTER (WHERE is_fetch AND done) AS p95,
-                       max(duration_ms) FILTER (WHERE is_fetch AND done) AS longest,
-                       max(peak_rss_mb) AS peak_rss_mb,
-                       max(peak_rss_mb) FILTER (
-                           WHERE coalesce(finished_at, started_at) >= $3) AS recent_peak_rss_mb
-                FROM (SELECT *, kind IN ('index', 'country') AS is_fetch,
-                             status = ANY($2::text[]) AS done
-                      FROM scrape_jobs WHERE started_at >= $1) AS j
-                GROUP BY source
-                """,
-                since,
-                sorted(FINISHED_STATUSES),
-                recent_since,
-            ):
-                slot = _slot(out, row)
-                slot["fetches_finished"] = int(row["finished"])
-                slot["fetches_succeeded"] = int(row["succeeded"])
-                slot["duration_p50_ms"] = _round(row["p50"])
-                slot["duration_p95_ms"] = _round(row["p95"])
-                slot["duration_max_ms"] = _round(row["longest"])
-                slot["peak_rss_mb"] = _round(row["peak_rss_mb"])
-                slot["recent_peak_rss_mb"] = _round(row["recent_peak_rss_mb"])
-            for row in await conn.fetch(
-                "SELECT source, count(*) AS n FROM source_requests"
-                " WHERE requested_at >= $1 GROUP BY source",
-                since,
-            ):
-                _slot(out, row)["requests_made"] = int(row["n"])
-            for row in await conn.fetch(
-                """
-                SELECT source, count(*) AS n,
-                       count(*) FILTER (WHERE kind = ANY($2::text[])) AS notable
-                FROM changes WHERE detected_at >= $1 GROUP BY source
-                """,
-                since,
-                list(NOTABLE_CHANGE_KINDS),
-            ):
-                _slot(out, row)["changes_detected"] = int(row["n"])
-                _slot(out, row)["changes_notable"] = int(row["notable"])
-            for row in await conn.fetch(
-                "SELECT source, count(*) AS n FROM dead_letter_jobs"
-                " WHERE status IN ('open', 'requeued') GROUP BY source"
-            ):
-                _slot(out, row)["dead_letters_open"] = int(row["n"])
-            await self._index_state(conn, out)
-        return out
-
-    async def _index_state(self, conn: Connection, out: dict[str, dict[str, Any]]) -> None:
-        """Latest index outcome, last success and the canary counts (not windowed)."""
-        for row in await conn.fetch(
-            """
-            SELECT DISTINCT ON (source) source, status, error FROM scrape_jobs
-            WHERE kind = 'index' AND status IN ('success', 'failure', 'dead_letter', 'retry')
-            ORDER BY source, started_at DESC, id DESC
-            """
-        ):
-            _slot(out, row)["last_index_status"] = row["status"]
-            _slot(out, row)["last_index_error"] = row["error"]
-        last_success: dict[str, datetime] = {}
-        for row in await conn.fetch(
-            "SELECT source, max(coalesce(finished_at, started_at)) AS at FROM scrape_jobs"
-            " WHERE kind = 'index' AND status = 'success' GROUP BY source"
-        ):
-            last_success[row["source"]] = row["at"]
-            _slot(out, row)["last_success_at"] = _iso(row["at"])
-        # Only full (200) index fetches say how many countries the source lists: a
-        # 304 re-counts what is stored.
-        for row in await conn.fetch(
-            """
-            SELECT source, items_seen, rn FROM (
-                SELECT source, items_seen,
-                       row_number() OVER (PARTITION BY source ORDER BY started_at DESC, id DESC)
-                           AS rn
-                FROM scrape_jobs
-                WHERE kind = 'index' AND status = 'success' AND http_status = 200) AS t
-            WHERE rn <= 2
-            """
-        ):
-            name = "index_count_latest" if row["rn"] == 1 else "index_count_previous"
-            _slot(out, row)[name] = int(row["items_seen"])
-        for row in await conn.fetch(
-            """
-            SELECT DISTINCT ON (source) source, message, last_failure_at FROM dead_letter_jobs
-            WHERE country = $1 AND status IN ('open', 'requeued')
-              AND failure_kind = ANY($2::text[])
-            ORDER BY source, last_failure_at DESC
-            """,
-            _INDEX_COUNTRY,
-            _CONTRACT_KINDS,
-        ):
-            # A broken index that has since been fetched successfully is history.
-            fixed = last_success.get(row["source"])
-            if fixed is None or row["last_failure_at"] > fixed:
-                _slot(out, row)["index_contract_failure"] = row["message"]
-
-    async def workers(self, *, since: datetime) -> list[asyncpg.Record]:
-        """Heartbeats seen since ``since``, with their age by the database clock."""
-        return await self._pool.fetch(
-            """
-            SELECT identity, host, pid, queues, rss_mb, peak_rss_mb, started_at, seen_at,
-                   stopped_at, extract(epoch FROM now() - seen_at) AS age_seconds
-            FROM worker_heartbeats WHERE seen_at >= $1 ORDER BY identity
-            """,
-            since,
-        )
-
-
-class HealthCheckStore:
-    """Rows of ``health_checks``: one per check per run."""
-
-    async def record(
-        self,
-        conn: Connection,
-        *,
-        run_id: str,
-        results: Sequence[CheckResult],
-        checked_at: datetime,
-    ) -> None:
-        """Store ``results`` as the run's rows (replacing them if the run is replayed)."""
-        await conn.execute("DELETE FROM health_checks WHERE run_id = $1", run_id)
-        await conn.executemany(
-            """
-            INSERT INTO health_checks
-                (run_id, name, source, queue, worker, ok, value, threshold, detail, checked_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            """,
-            [
-                (
-                    run_id,
-                    r.name,
-                    r.source,
-                    r.queue,
-                    r.worker,
-                    r.ok,
-                    r.value,
-                    r.threshold,
-                    r.detail,
-                    checked_at,
-                )
-                for r in results
-            ],
-        )
-
-
-class AlertStore:
-    """Rows of ``alerts``: the deduplicated state of each check and subject."""
-
-    async def lock_and_load(self, conn: Connection) -> dict[str, Alert]:
-        """Every stored alert, with the lock that serialises alert decisions held."""
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _ALERT_LOCK)
-        rows = await conn.fetch(
-            """
-            SELECT dedup_key, check_name, state, first_seen_at, last_seen_at, last_sent_at,
-                   resolved_at, notifications
-            FROM alerts
-            """
-        )
-        return {
-            r["dedup_key"]: Alert(
-                key=r["dedup_key"],
-                check=r["check_name"],
-                state=r["state"],
-                first_seen_at=r["first_seen_at"],
-                last_seen_at=r["last_seen_at"],
-                last_sent_at=r["last_sent_at"],
-                resolved_at=r["resolved_at"],
-                notifications=r["notifications"],
-            )
-            for r in rows
-        }
-
-    async def save(self, conn: Connection, decisions: Sequence[AlertDecision]) -> None:
-        """Upsert the new state of every decided alert."""
-        await conn.executemany(
-            """
-            INSERT INTO alerts
-                (dedup_key, check_name, state, first_seen_at, last_seen_at, last_sent_at,
-                 resolved_at, notifications, payload)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb)
-            ON CONFLICT (dedup_key) DO UPDATE SET
-                check_name = EXCLUDED.check_name, state = EXCLUDED.state,
-                first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
-                last_sent_at = EXCLUDED.last_sent_at, resolved_at = EXCLUDED.resolved_at,
-                notifications = EXCLUDED.notifications, payload = EXCLUDED.payload
-            """,
-            [
-                (
-                    d.alert.key,
-                    d.alert.check,
-                    d.alert.state,
-                    d.alert.first_seen_at,
-                    d.alert.last_seen_at,
-                    d.alert.last_sent_at,
-                    d.alert.resolved_at,
-                    d.alert.notifications,
-                    json.dumps(asdict(d.result) if d.result else {}),
-                )
-                for d in decisions
-            ],
-        )
-
-
-class WebhookOutbox:
-    """Rows of ``webhook_deliveries``: one per notification and target, sent at most once."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def enqueue(
-        self, conn: Connection, *, urls: Sequence[str], messages: Sequence[WebhookMessage]
-    ) -> list[str]:
-        """Queue every message for every target; return the delivery ids newly queued.
-
-        A (target, delivery id) pair is queued once: re-queueing is a no-op.
-        """
-        if not urls or not messages:
-            return []
-        rows = await conn.fetch(
-            """
-            INSERT INTO webhook_deliveries
-                (delivery_id, target, target_key, event, dedup_key, payload)
-            SELECT d, t, k, e, dk, p::jsonb
-            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                AS u(d, t, k, e, dk, p)
-            ON CONFLICT (target_key, delivery_id) DO NOTHING
-            RETURNING delivery_id
-            """,
-            *_columns(
-                [
-                    (
-                        m.delivery_id,
-                        redact_target(url),
-                        target_key(url),
-                        m.event,
-                        m.dedup_key,
-                        encode_body(m.body).decode(),
-                    )
-                    for m in messages
-                    for url in urls
-                ],
-                6,
-            ),
-        )
-        return [r["delivery_id"] for r in rows]
-
-    async def pending(self, *, limit: int) -> list[asyncpg.Record]:
-        """Pending deliveries, oldest first (their order is the order sent)."""
-        return await self._pool.fetch(
-            """
-            SELECT id, delivery_id, target, target_key, event, dedup_key, payload::text AS body,
-                   attempts
-            FROM webhook_deliveries WHERE status = 'pending' ORDER BY id LIMIT $1
-            """,
-            limit,
-        )
-
-    async def attempted(
-        self,
-        delivery: int,
-        *,
-        status_code: int | None,
-        error: str | None,
-        max_attempts: int,
-    ) -> None:
-        """Record one POST: delivered on 2xx, else pending (or failed after the last attempt)."""
-        await self._pool.execute(
-            """
-            UPDATE webhook_deliveries SET
-                attempts = attempts + 1, status_code = $2, error = $3, last_attempt_at = now(),
-                sent_at = CASE WHEN $3::text IS NULL THEN now() END,
-                status = CASE WHEN $3::text IS NULL THEN 'delivered'
-                              WHEN attempts + 1 >= $4 THEN 'failed'
-                              ELSE 'pending' END
-            WHERE id = $1
-            """,
-            delivery,
-            status_code,
-            error,
-            max_attempts,
-        )
-
-    async def abandon(self, deliveries: Sequence[int]) -> None:
-        """Give up deliveries whose target is no longer configured."""
-        await self._pool.execute(
-            "UPDATE webhook_deliveries SET status = 'abandoned', error = 'target removed'"
-            " WHERE id = ANY($1::bigint[])",
-            list(deliveries),
-        )
-
-    async def claim_changes(
-        self, conn: Connection, *, limit: int
-    ) -> tuple[list[asyncpg.Record], int]:
-        """Notable changes since the cursor (re-scanning an overlap); move the cursor.
-
-        Returns:
-            The changes, oldest first, and the cursor's previous position.
-        """
-        cursor = await conn.fetchrow(
-            "SELECT last_id, updated_at FROM notification_cursors WHERE name = 'changes' FOR UPDATE"
-        )
-        last_id = int(cursor["last_id"]) if cursor else 0
-        rescan_from = cursor["updated_at"] - CURSOR_OVERLAP if cursor else None
-        rows = await conn.fetch(
-            """
-            SELECT c.id, c.source, c.country, v.country_name, c.kind, c.level_before,
-                   c.level_after, c.regional_before, c.regional_after, c.source_updated_at,
-                   c.detected_at, v.title, v.url
-            FROM changes c JOIN advisory_versions v ON v.id = c.version_id
-            WHERE c.kind = ANY($1::text[])
-              AND (c.id > $2 OR ($3::timestamptz IS NOT NULL AND c.detected_at > $3))
-            ORDER BY c.id
-            LIMIT $4
-            """,
-            list(NOTABLE_CHANGE_KINDS),
-            last_id,
-            rescan_from,
-            limit,
-        )
-        newest = max([last_id, *(int(r["id"]) for r in rows)])
-        await conn.execute(
-            """
-            INSERT INTO notification_cursors (name, last_id, updated_at)
-            VALUES ('changes', $1, now())
-            ON CONFLICT (name) DO UPDATE SET last_id = EXCLUDED.last_id, updated_at = now()
-            """,
-            newest,
-        )
-        return rows, last_id
-
-
-class WorkerHeartbeatStore:
-    """Rows of ``worker_heartbeats``: each worker process's RSS and queues."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def beat(
-        self,
-        *,
-        identity: str,
-        host: str,
-        pid: int,
-        queues: Sequence[str],
-        rss_mb: float,
-        peak_rss_mb: float,
-        started_at: datetime,
-    ) -> None:
-        """Record that the process is alive now, with its memory."""
-        await self._pool.execute(
-            """
-            INSERT INTO worker_heartbeats
-                (identity, host, pid, queues, rss_mb, peak_rss_mb, started_at, seen_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-            ON CONFLICT (identity) DO UPDATE SET
-                host = EXCLUDED.host, pid = EXCLUDED.pid, queues = EXCLUDED.queues,
-                rss_mb = EXCLUDED.rss_mb, peak_rss_mb = EXCLUDED.peak_rss_mb,
-                started_at = EXCLUDED.started_at, seen_at = now(), stopped_at = NULL
-            """,
-            identity,
-            host,
-            pid,
-            list(queues),
-            rss_mb,
-            peak_rss_mb,
-            started_at,
-        )
-
-    async def stopped(self, identity: str) -> None:
-        """Record a clean shutdown: its pollers stop counting at once."""
-        await self._pool.execute(
-            "UPDATE worker_heartbeats SET stopped_at = now() WHERE identity = $1", identity
-        )
-
-
 # --------------------------------------------------------------------------- activities
 
 
@@ -693,6 +234,7 @@ class HealthActivities:
         self._temporal_error = temporal_error or "no Temporal client"
         self._checks = HealthCheckStore()
         self._alerts = AlertStore()
+        self._webhooks = WebhookDelivery(pool=pool, settings=settings, health=self._health)
 
     @property
     def health_settings(self) -> HealthSettings:
@@ -718,7 +260,7 @@ class HealthActivities:
         try:
             sources, workers = await self._database_metrics(window)
         except DATABASE_ERRORS as exc:
-            database_error = _error_line(exc)
+            database_error = error_line(exc)
         stopped = {w.identity: _parse(w.stopped_at) for w in workers if w.stopped_at}
         temporal_error = await self._temporal_reachable()
         queue_metrics: list[QueueMetrics] = []
@@ -785,7 +327,7 @@ class HealthActivities:
                 GetSystemInfoRequest(), timeout=timedelta(seconds=5)
             )
         except (RPCError, RuntimeError) as exc:
-            return _error_line(exc)
+            return error_line(exc)
         return None
 
     async def _queue(self, name: str, now: datetime, stopped: dict[str, datetime]) -> QueueMetrics:
@@ -806,7 +348,7 @@ class HealthActivities:
                     timeout=timedelta(seconds=10),
                 )
             except RPCError as exc:
-                return QueueMetrics(queue=name, error=_error_line(exc))
+                return QueueMetrics(queue=name, error=error_line(exc))
             backlog[task_type] = int(described.stats.approximate_backlog_count)
             age = max(age, described.stats.approximate_backlog_age.ToTimedelta().total_seconds())
             for poller in described.pollers:
@@ -850,7 +392,7 @@ class HealthActivities:
                 decisions, queued = await self._store(inp, results, now)
             except DATABASE_ERRORS as exc:
                 # It answered while collecting and not now: it is down after all.
-                error = _error_line(exc)
+                error = error_line(exc)
                 log.warning("health: cannot store the checks: %s", error)
                 down = CheckResult(CheckName.DATABASE, False, detail=f"unreachable: {error}")
                 results = [down if r.name == CheckName.DATABASE else r for r in results]
@@ -949,189 +491,19 @@ class HealthActivities:
             ApplicationError: retryable, when a receiver did not answer 2xx (what
                 was delivered stays delivered; the rest is sent again on retry).
         """
-        urls = {target_key(url): url for url in self._health.webhook_urls}
-        if not urls:
-            return DeliveryReport()
-        secret = self._health.webhook_secret
-        assert secret is not None  # HealthSettings refuses URLs without a secret
-        errors: list[str] = []
-        delivered = abandoned = 0
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self._health.webhook_timeout_seconds),
-            follow_redirects=False,
-            headers={"User-Agent": self._settings.http_user_agent},
-        ) as http:
-            sender = _Sender(http, secret.get_secret_value())
-            for message in inp.direct:
-                for url in urls.values():
-                    _, error = await sender.post(url, message.delivery_id, message.body)
-                    if error:
-                        log.warning(
-                            "webhook %s: %s (%s) not delivered: %s",
-                            redact_target(url),
-                            message.event,
-                            message.dedup_key,
-                            error,
-                        )
-                        errors.append(f"{redact_target(url)}: {error}")
-                    else:
-                        delivered += 1
-            # Without the database (direct messages), the outbox is out of reach too.
-            if self._pool is not None and not inp.direct:
-                outbox = WebhookOutbox(self._pool)
-                rows = await outbox.pending(limit=inp.limit)
-                gone = [r["id"] for r in rows if r["target_key"] not in urls]
-                if gone:
-                    await outbox.abandon(gone)
-                    abandoned = len(gone)
-                by_target: dict[str, list[asyncpg.Record]] = {}
-                for row in rows:
-                    if row["target_key"] in urls:
-                        by_target.setdefault(row["target_key"], []).append(row)
-                outcomes = await asyncio.gather(
-                    *(
-                        self._deliver_target(sender, outbox, urls[key], target_rows)
-                        for key, target_rows in by_target.items()
-                    )
-                )
-                for sent, error in outcomes:
-                    delivered += sent
-                    if error:
-                        errors.append(error)
-        if errors:
+        outcome = await self._webhooks.deliver(inp.direct, limit=inp.limit)
+        if outcome.errors:
+            errors = outcome.errors
             raise ApplicationError(
                 f"{len(errors)} webhook target(s) failed: {'; '.join(errors)}",
                 type="WebhookDeliveryError",
-                # Each failure is logged above, once, without a traceback.
+                # Each failure is logged where it happened, once, without a traceback.
                 category=ApplicationErrorCategory.BENIGN,
             )
-        return DeliveryReport(delivered=delivered, abandoned=abandoned)
-
-    async def _deliver_target(
-        self, sender: _Sender, outbox: WebhookOutbox, url: str, rows: list[asyncpg.Record]
-    ) -> tuple[int, str | None]:
-        """Send one target's deliveries in order; stop at its first failure."""
-        sent = 0
-        for row in rows:
-            status, error = await sender.post(url, row["delivery_id"], json.loads(row["body"]))
-            await outbox.attempted(
-                row["id"],
-                status_code=status,
-                error=error,
-                max_attempts=self._health.webhook_max_attempts,
-            )
-            if error:
-                log.warning(
-                    "webhook %s: %s (%s) not delivered: %s",
-                    row["target"],
-                    row["event"],
-                    row["dedup_key"],
-                    error,
-                )
-                # Keep the target's order (firing before resolved) and spare a
-                # receiver that is down: the rest waits for the retry.
-                return sent, f"{row['target']}: {error}"
-            sent += 1
-        return sent, None
-
-
-class _Sender:
-    """Signs and POSTs one JSON body; answers (status, error)."""
-
-    def __init__(self, http: httpx.AsyncClient, secret: str) -> None:
-        self._http = http
-        self._secret = secret
-
-    async def post(
-        self, url: str, delivery_id: str, body: dict[str, Any]
-    ) -> tuple[int | None, str | None]:
-        raw = encode_body(body)
-        headers = signed_headers(
-            self._secret, raw, timestamp=int(time.time()), delivery_id=delivery_id
-        )
-        try:
-            response = await self._http.post(url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
-            # The exception's text may quote the URL (whose path can be a token).
-            return None, type(exc).__name__
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
-
-
-# --------------------------------------------------------------------------- worker heartbeat
-
-
-class WorkerHeartbeat:
-    """Records a worker process's memory and queues every ``interval_seconds``.
-
-    Run it as a background task of the worker process::
-
-        heartbeat = asyncio.create_task(WorkerHeartbeat(pool, queues=queues).run())
-        ...
-        heartbeat.cancel()  # on shutdown: records the clean stop, then ends
-
-    Its identity is the one Temporal gives the process's pollers by default
-    (``pid@host``), so ``worker status`` joins memory to pollers, and a clean
-    stop makes those pollers count as gone at once instead of after
-    ``HEALTH_POLLER_STALE_SECONDS``.
-    """
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        queues: Sequence[str],
-        interval_seconds: float = 30.0,
-        identity: str | None = None,
-    ) -> None:
-        self._store = WorkerHeartbeatStore(pool)
-        self._queues = list(queues)
-        self._interval = interval_seconds
-        self.identity = identity or default_identity()
-        self._started_at = datetime.now(UTC)
-        self._peak_mb = 0.0
-
-    async def beat(self) -> None:
-        """Record one heartbeat now."""
-        rss_mb = psutil.Process().memory_info().rss / (1024 * 1024)
-        self._peak_mb = max(self._peak_mb, rss_mb, _max_rss_mb())
-        await self._store.beat(
-            identity=self.identity,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            queues=self._queues,
-            rss_mb=rss_mb,
-            peak_rss_mb=self._peak_mb,
-            started_at=self._started_at,
-        )
-
-    async def run(self) -> None:
-        """Beat until cancelled; then record the clean stop and re-raise the cancellation."""
-        try:
-            while True:
-                try:
-                    await self.beat()
-                except DATABASE_ERRORS as exc:
-                    # A database hiccup must not take the worker down.
-                    log.warning("worker heartbeat not recorded: %s", _error_line(exc))
-                await asyncio.sleep(self._interval)
-        except asyncio.CancelledError:
-            with contextlib.suppress(*DATABASE_ERRORS):
-                await asyncio.wait_for(self._store.stopped(self.identity), timeout=5)
-            raise
+        return DeliveryReport(delivered=outcome.delivered, abandoned=outcome.abandoned)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _slot(out: dict[str, dict[str, Any]], row: asyncpg.Record) -> dict[str, Any]:
-    # Rows of sources no longer registered are ignored.
-    return out.get(row["source"], {"jobs_by_status": {}})
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 1)
 
 
 def _iso(value: datetime) -> str:
@@ -1142,13 +514,10 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _error_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
+    """``<ExceptionType>: <message on one line>``, at most 300 characters (for logs and checks)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
-
-
-def _columns(rows: list[tuple[str, ...]], width: int) -> list[list[str]]:
-    return [[row[i] for row in rows] for i in range(width)]
 
 
 def _messages(decisions: Sequence[AlertDecision]) -> list[WebhookMessage]:

@@ -14,10 +14,13 @@ store classes of one aggregate each:
   ``Grant``, ``RequestRecord``, ``UsageRow``).
 * ``store.reports``: what a report reads, and the stored reports (``ReportStore``).
 * ``store.cleanup``: counting and deleting old operational rows (``CleanupStore``).
+* ``store.health``: health metrics, check verdicts, alerts, the webhook outbox and worker
+  heartbeats (``MetricsStore``, ``HealthCheckStore``, ``AlertStore``, ``WebhookOutbox``,
+  ``WorkerHeartbeatStore``).
 * ``store.read``: the advisory service's read-only queries (``ReadStore``, ``Snapshot`` and
   its row types).
 
 Activities, the CLI, the API, bench and chaos are thin callers of these classes; no SQL lives
-outside this package except migrations (``schema/``), the measuring scripts' own read-outs
-and the health, metrics and alert stores still in ``activities.health``.
+outside this package except migrations (``schema/``), the dev stack's ``CREATE DATABASE``
+and the measuring scripts' own read-outs (``bench/``, ``chaos/``).
 """

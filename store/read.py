@@ -16,8 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from activities.health import MetricsStore
 from advisories.health import SourceMetrics
+from store.health import MetricsStore
 from store.pool import Connection
 from store.ratelimits import RateLimitStore, UsageRow
 

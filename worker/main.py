@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cleanup import CleanupActivities
-from activities.health import HealthActivities, WorkerHeartbeat
+from activities.health import HealthActivities
 from activities.http import SourceHttpClient
 from activities.quarantine import QuarantineActivities
 from activities.reports import ReportActivities, temporal_backlog_probe
@@ -31,6 +31,7 @@ from advisories.settings import Settings
 from store.pool import create_pool
 from store.ratelimits import RateLimitStore
 from worker.client import connect
+from worker.heartbeat import WorkerHeartbeat
 from worker.telemetry import metrics_bind_address, runtime_with_prometheus
 from workflows import ALL_WORKFLOWS
 

@@ -13,11 +13,12 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.health import HealthActivities, WorkerHeartbeat
+from activities.health import HealthActivities
 from advisories.health import HealthSettings
 from advisories.settings import Settings
 from store.pool import create_pool
 from tests.integration.helpers import REPO
+from worker.heartbeat import WorkerHeartbeat
 from workflows.monitoring import HealthWorkflow
 
 # The commands may not be registered in starter.cli yet: register them if missing.

@@ -31,7 +31,6 @@ from activities.cleanup import (
     CleanupResult,
     retention,
 )
-from activities.health import AlertStore, WebhookMessage, WebhookOutbox
 from activities.reports import (
     ReportActivities,
     ReportGenerator,
@@ -39,7 +38,7 @@ from activities.reports import (
     ReportResult,
     temporal_backlog_probe,
 )
-from advisories.health import Alert, CheckName, CheckResult, reconcile
+from advisories.health import Alert, CheckName, CheckResult, WebhookMessage, reconcile
 from advisories.queues import MAINTENANCE, REPORTING, SCRAPING
 from advisories.settings import Settings
 from advisories.sources import SOURCES
@@ -47,6 +46,7 @@ from chaos.catalogue import expected as catalogue_expected
 from replay.server import ReplayServer
 from replay.synthetic import set_level
 from store.dead_letters import DeadLetterStore
+from store.health import AlertStore, WebhookOutbox
 from tests.integration.helpers import cli_env, crawl, replay_settings, run_cli, running_worker
 from workflows.cleanup import CleanupWorkflow
 from workflows.reporting import ReportWorkflow
