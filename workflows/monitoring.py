@@ -29,8 +29,11 @@ with workflow.unsafe.imports_passed_through():
         MetricsInput,
     )
 
-    # Imported here too so the sandbox can resolve the type hints of the results.
-    from advisories.health import MetricsSnapshot
+    # Imported here too so the sandbox can resolve the type hints of the results: the
+    # converter looks up each dataclass's module, so name the modules that define them.
+    from advisories.health.checks import CheckResult  # noqa: F401
+    from advisories.health.metrics import MetricsSnapshot
+    from advisories.health.webhooks import WebhookMessage  # noqa: F401
 
 
 @dataclass(frozen=True)
