@@ -61,10 +61,10 @@ from advisories.health import (
 from advisories.schedule_spec import scrape_intervals
 from advisories.settings import Settings
 from store.health import AlertStore, HealthCheckStore, MetricsStore, WebhookOutbox
+from store.pool import DATABASE_ERRORS
 from store.ratelimits import RateLimitStore
 
 __all__ = [
-    "DATABASE_ERRORS",
     "CarriedAlert",
     "ChangeNotificationInput",
     "ChangeNotificationResult",
@@ -80,17 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Errors that mean "PostgreSQL is not there for us" (down, refusing, wrong database or
-#: credentials, shutting down), as opposed to a bug in a query, which is raised.
-DATABASE_ERRORS: Final = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.TooManyConnectionsError,
-)
 _TASK_TYPES: Final = {
     "workflow": TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     "activity": TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,

@@ -26,10 +26,9 @@ from typing import Final
 
 import asyncpg
 
-from activities.health import DATABASE_ERRORS
 from advisories.text import one_line
 from api.http import ResponseCache
-from store.pool import create_pool
+from store.pool import DATABASE_ERRORS, create_pool
 from store.read import ReadStore, Snapshot
 
 __all__ = ["DB_ERRORS", "NOTIFY_CHANNEL", "Service", "Unavailable"]

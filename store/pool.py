@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Final
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -12,6 +13,18 @@ from worker import telemetry
 
 #: A connection, whether borrowed from a pool or opened on its own.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+#: Errors that mean "PostgreSQL is not there for us" (down, refusing, wrong database or
+#: credentials, shutting down), as opposed to a bug in a query, which is raised.
+DATABASE_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

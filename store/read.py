@@ -275,7 +275,7 @@ class ReadStore:
     ) -> tuple[datetime, dict[str, SourceMetrics], list[HealthRow]]:
         """The health check's figures per source over ``window``, and latest checks.
 
-        The figures are :class:`activities.health.MetricsStore`'s (the same queries the
+        The figures are :class:`store.health.MetricsStore`'s (the same queries the
         health check and ``metrics`` command use), so success rates and freshness agree.
 
         Returns:

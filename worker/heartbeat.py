@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 import asyncpg
 import psutil
 
-from activities.health import DATABASE_ERRORS, error_line
+from activities.health import error_line
 from store.health import WorkerHeartbeatStore
+from store.pool import DATABASE_ERRORS
 
 __all__ = ["WorkerHeartbeat", "default_identity"]
 
