@@ -27,7 +27,6 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 import asyncpg
 import psutil
@@ -60,7 +59,7 @@ from store.advisories import AdvisoryStore, StoredChange
 from store.documents import DocumentState, DocumentStore
 from store.index import IndexStore
 from store.jobs import JobFinish, JobStore
-from store.ratelimits import RequestRecord
+from store.ratelimits import RateLimitStore, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -73,39 +72,6 @@ BATCH_HEARTBEAT_TIMEOUT_SECONDS = 30.0
 PROGRESS_HEARTBEAT_SECONDS = 1.0
 #: A batch writes its job and request rows at least this often (and at its end).
 LEDGER_FLUSH_SECONDS = 5.0
-
-
-class Grant(Protocol):
-    """A rate-limit decision."""
-
-    @property
-    def granted(self) -> bool: ...
-
-    @property
-    def wait_seconds(self) -> float: ...
-
-    @property
-    def request_id(self) -> int | None: ...
-
-
-class Limiter(Protocol):
-    """The shared rate limiter (PostgreSQL-backed in the worker)."""
-
-    async def acquire(
-        self,
-        source: str,
-        *,
-        kind: str,
-        url: str,
-        max_wait_seconds: float,
-        enabled_globally: bool = True,
-    ) -> Grant: ...
-
-    async def record_response(
-        self, request_id: int, *, status: int | None, bytes: int | None, not_modified: bool
-    ) -> None: ...
-
-    async def record_requests(self, requests: Sequence[RequestRecord], *, now: float) -> None: ...
 
 
 class Deferred(Exception):
@@ -191,7 +157,7 @@ class ScrapeActivities:
         settings: Settings,
         pool: asyncpg.Pool,
         http: SourceHttpClient,
-        limiter: Limiter,
+        limiter: RateLimitStore,
     ) -> None:
         self._settings = settings
         self._http = http
