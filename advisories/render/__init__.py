@@ -32,7 +32,10 @@ __all__ = [
     "TEMPLATES",
     "environment",
     "http_url",
+    "num",
+    "pct",
     "render",
+    "secs",
     "stylesheet",
     "stylesheet_hash",
 ]
@@ -61,17 +64,20 @@ def _when(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     return at.astimezone(UTC).strftime(fmt)
 
 
-def _num(value: float | None) -> str:
+def num(value: float | None) -> str:
+    """A count or amount with thousands separators (a dash for None)."""
     if value is None:
         return _DASH
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A percentage with one decimal (a dash for None)."""
     return _DASH if value is None else f"{value:.1f} %"
 
 
-def _secs(ms: float | None) -> str:
+def secs(ms: float | None) -> str:
+    """Milliseconds as seconds with two decimals (a dash for None)."""
     return _DASH if ms is None else f"{ms / 1000:.2f} s"
 
 
@@ -115,9 +121,9 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         when=_when,
-        num=_num,
-        pct=_pct,
-        secs=_secs,
+        num=num,
+        pct=pct,
+        secs=secs,
         span=_span,
         ago=_ago,
         http_url=http_url,

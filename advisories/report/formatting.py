@@ -1,33 +1,21 @@
-"""Formatting: the report's numbers, times and levels as short text (HTML and Markdown)."""
+"""Formatting: the report's numbers, times and levels as short text (HTML and Markdown).
+
+Numbers, percentages and durations are the template filters of ``advisories.render``, so the
+report's Markdown and every HTML page write them alike.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Final
 
+from advisories.render import num, pct, secs
 from advisories.report.model import LevelCell
 from advisories.report.rows import ChangeRow
 
 __all__ = ["cell_text", "level_change", "num", "pct", "secs", "span", "when"]
 
 _DASH: Final = "–"
-
-
-def pct(value: float | None) -> str:
-    """A percentage with one decimal (a dash for None)."""
-    return _DASH if value is None else f"{value:.1f} %"
-
-
-def secs(ms: float | None) -> str:
-    """Milliseconds as seconds with two decimals (a dash for None)."""
-    return _DASH if ms is None else f"{ms / 1000:.2f} s"
-
-
-def num(value: float | None) -> str:
-    """A count or amount with thousands separators (a dash for None)."""
-    if value is None:
-        return _DASH
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def when(at: datetime) -> str:
