@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +29,7 @@ from replay.synthetic import set_level
 from store.pool import create_pool
 from tests.conftest import make_settings
 from tests.integration.health_helpers import health_settings, health_worker
-from tests.integration.helpers import crawl, running_worker
+from tests.integration.helpers import crawl, running_worker, unique
 from workflows.monitoring import HealthInput, HealthSummary, HealthWorkflow
 
 pytestmark = pytest.mark.integration
@@ -114,7 +113,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def names() -> tuple[str, str]:
-    return f"health-{uuid.uuid4().hex[:8]}", f"worker-{uuid.uuid4().hex[:8]}@test"
+    return unique("health"), f"{unique('worker')}@test"
 
 
 async def test_alerts_are_signed_retried_sent_once_and_resolved(
