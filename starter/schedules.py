@@ -82,36 +82,26 @@ def scrape_input(spec: SourceSpec, settings: Settings, **extra: object) -> Scrap
     )
 
 
-def scrape_schedule(spec: SourceSpec, settings: Settings) -> Schedule:
-    """The schedule that scrapes ``spec`` at its priority's interval (or the override)."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            ScrapeSourceWorkflow.run,
-            scrape_input(spec, settings),
-            id=spec.schedule_id,
-            task_queue=spec.priority.task_queue,
-        ),
-        spec=schedule_spec(source_timing(spec, settings.schedule_overrides), settings),
-        policy=_policy(settings),
-    )
-
-
-def _periodic(
-    schedule_id: str,
-    workflow: Any,
-    arg: object,
-    *,
-    queue: str,
-    settings: Settings,
+def _schedule(
+    schedule_id: str, workflow: Any, arg: object, *, queue: str, timing: Timing, settings: Settings
 ) -> Schedule:
-    """A schedule starting ``workflow(arg)`` on ``queue`` at its default interval (or override)."""
-    timing = schedule_timing(
-        schedule_id, PERIODIC_INTERVALS[schedule_id], settings.schedule_overrides
-    )
+    """A schedule starting ``workflow(arg)`` on ``queue`` at ``timing``."""
     return Schedule(
         action=ScheduleActionStartWorkflow(workflow, arg, id=schedule_id, task_queue=queue),
         spec=schedule_spec(timing, settings),
         policy=_policy(settings),
+    )
+
+
+def scrape_schedule(spec: SourceSpec, settings: Settings) -> Schedule:
+    """The schedule that scrapes ``spec`` at its priority's interval (or the override)."""
+    return _schedule(
+        spec.schedule_id,
+        ScrapeSourceWorkflow.run,
+        scrape_input(spec, settings),
+        queue=spec.priority.task_queue,
+        timing=source_timing(spec, settings.schedule_overrides),
+        settings=settings,
     )
 
 
@@ -130,8 +120,11 @@ def all_schedules(settings: Settings) -> dict[str, Schedule]:
         (CLEANUP_SCHEDULE, CleanupWorkflow.run, CleanupInput(), MAINTENANCE),
     ]
     for schedule_id, workflow, arg, queue in periodic:
-        schedules[schedule_id] = _periodic(
-            schedule_id, workflow, arg, queue=queue, settings=settings
+        timing = schedule_timing(
+            schedule_id, PERIODIC_INTERVALS[schedule_id], settings.schedule_overrides
+        )
+        schedules[schedule_id] = _schedule(
+            schedule_id, workflow, arg, queue=queue, timing=timing, settings=settings
         )
     return schedules
 
