@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 #: Channel V005's triggers notify on every write to the advisory tables.
 NOTIFY_CHANNEL: Final = "advisory_data"
 #: Errors that mean PostgreSQL is not there (the health check's list, plus a connection
-#: the pool or listener lost mid-operation).
-DB_ERRORS: Final = (*DATABASE_ERRORS, asyncpg.InterfaceError)
+#: the pool or listener lost mid-operation, and a pooled connection the server's shutdown left
+#: busy: asyncpg's "cannot switch to state …; another operation is in progress").
+DB_ERRORS: Final = (*DATABASE_ERRORS, asyncpg.InterfaceError, asyncpg.InternalClientError)
 # Notifications come in bursts during a crawl (one per storing transaction): coalesce them.
 _MIN_REFRESH_GAP: Final = 0.25
 _CONNECT_TIMEOUT: Final = 5.0
